@@ -1,0 +1,193 @@
+/* mpmserve: GET/HEAD /files/PATH, static files under --root.
+ *
+ * The path is percent-decoded first; then a NUL, an encoded '/' (%2F) or a
+ * ".." segment is refused (403) before anything touches the file system.
+ * The file is opened one component at a time with openat() relative to the
+ * root's directory fd, each with O_NOFOLLOW, so no symbolic link is ever
+ * followed (not even one pointing inside the root) and nothing outside the
+ * root can be reached. Directories, devices and FIFOs are 403, missing files
+ * 404. The body goes out with mpm_response_send_file() (sendfile). */
+#include "mpmserve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MS_PATH_MAX 4096
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX into out. Returns 0, 400 for bad escapes or a too long path,
+ * 403 for an encoded NUL or '/'. */
+static int decode_path(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = in; *p; p++) {
+        char c = *p;
+        if (c == '%') {
+            int hi = hexval(p[1]);
+            int lo = hi < 0 ? -1 : hexval(p[2]);
+            if (hi < 0 || lo < 0)
+                return 400;
+            c = (char)(hi * 16 + lo);
+            if (c == '\0' || c == '/' || c == '\\')
+                return 403;
+            p += 2;
+        }
+        if (o + 1 >= cap)
+            return 400;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static const struct {
+    const char *ext;
+    const char *type;
+} mime_types[] = {
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"txt", "text/plain"},
+    {"css", "text/css"},
+    {"js", "text/javascript"},
+    {"mjs", "text/javascript"},
+    {"json", "application/json"},
+    {"xml", "application/xml"},
+    {"csv", "text/csv"},
+    {"md", "text/markdown"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"avif", "image/avif"},
+    {"ico", "image/vnd.microsoft.icon"},
+    {"pdf", "application/pdf"},
+    {"wasm", "application/wasm"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"tar", "application/x-tar"},
+    {"mp3", "audio/mpeg"},
+    {"wav", "audio/wav"},
+    {"ogg", "audio/ogg"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+};
+
+static const char *content_type(const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    const char *base = slash ? slash + 1 : name;
+    const char *dot = strrchr(base, '.');
+    if (dot && dot != base) {
+        for (size_t i = 0; i < sizeof mime_types / sizeof mime_types[0]; i++)
+            if (strcasecmp(dot + 1, mime_types[i].ext) == 0)
+                return mime_types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+/* Opens the decoded relative path under root_fd without following any
+ * symlink. Returns an fd or an HTTP status (negated) on failure. */
+static int open_beneath(int root_fd, char *rel)
+{
+    int dir = root_fd;
+    char *save = NULL;
+    char *seg = strtok_r(rel, "/", &save);
+    if (!seg)
+        return -403; /* the root itself: a directory */
+    while (seg) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (strcmp(seg, ".") == 0) {
+            seg = next;
+            if (!seg) {
+                if (dir != root_fd)
+                    close(dir);
+                return -403; /* ends in "/.": a directory */
+            }
+            continue;
+        }
+        if (strcmp(seg, "..") == 0) {
+            if (dir != root_fd)
+                close(dir);
+            return -403;
+        }
+        int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (next ? O_DIRECTORY : O_NONBLOCK);
+        int fd = openat(dir, seg, flags);
+        int status = 0;
+        if (fd < 0) {
+            struct stat lsb;
+            if (errno == ENOENT)
+                status = -404;
+            else if (errno == ENOTDIR && fstatat(dir, seg, &lsb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                     !S_ISLNK(lsb.st_mode))
+                status = -404; /* a file used as a directory */
+            else
+                status = -403; /* a symlink (ELOOP, or ENOTDIR mid-path), EACCES, ... */
+        }
+        if (dir != root_fd)
+            close(dir);
+        if (fd < 0)
+            return status;
+        dir = fd;
+        seg = next;
+    }
+    return dir;
+}
+
+void ms_files(mpm_request_t *req, const ms_app_t *app, const char *rest)
+{
+    char rel[MS_PATH_MAX];
+    int st = decode_path(rest, rel, sizeof rel);
+    if (st == 400) {
+        ms_send_text(req, 400, "Bad Request\n");
+        return;
+    }
+    if (st == 403) {
+        ms_send_text(req, 403, "Forbidden\n");
+        return;
+    }
+    char name[MS_PATH_MAX];
+    memcpy(name, rel, strlen(rel) + 1);
+
+    int fd = open_beneath(app->root_fd, rel);
+    if (fd < 0) {
+        if (fd == -404)
+            ms_send_text(req, 404, "Not Found\n");
+        else
+            ms_send_text(req, 403, "Forbidden\n");
+        return;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        ms_send_text(req, 403, "Forbidden\n");
+        return;
+    }
+    /* A trailing '/' after a file name ("a.txt/") names a directory. */
+    size_t nlen = strlen(name);
+    if (nlen > 0 && name[nlen - 1] == '/') {
+        close(fd);
+        ms_send_text(req, 404, "Not Found\n");
+        return;
+    }
+    mpm_response_add_header(req, "Content-Type", content_type(name));
+    mpm_response_send_file(req, fd, 0, (size_t)sb.st_size);
+    close(fd);
+}

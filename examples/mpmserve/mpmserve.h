@@ -1,0 +1,36 @@
+/* mpmserve: the demo server built on mpmlib's public API only.
+ * Private declarations shared by main.c, routes.c, files.c and status.c. */
+#ifndef MPMSERVE_H
+#define MPMSERVE_H
+
+#include <mpmlib/mpmlib.h>
+#include <signal.h>
+#include <stddef.h>
+
+/* What the handler needs; set up once in main() before the server starts,
+ * read-only afterwards (so it is safe from any serving thread). */
+typedef struct ms_app {
+    int root_fd;      /* --root, opened O_DIRECTORY|O_CLOEXEC */
+    const char *root; /* --root as given, for messages */
+    int test_routes;  /* --test-routes: enables /crash */
+} ms_app_t;
+
+/* Set by mpmserve's own signal handler on SIGINT/SIGTERM (an immediate stop):
+ * /sleep cuts its wait short. 0 otherwise. */
+extern volatile sig_atomic_t ms_stop_now;
+
+/* routes.c: the request handler (data is the ms_app_t). */
+void ms_handle(mpm_request_t *req, void *data);
+
+/* routes.c: small response helpers. */
+void ms_send_text(mpm_request_t *req, int status, const char *body);
+void ms_send_405(mpm_request_t *req, const char *allow);
+
+/* files.c: GET/HEAD /files/PATH; rest is what follows "/files/" (raw, not
+ * yet percent-decoded). */
+void ms_files(mpm_request_t *req, const ms_app_t *app, const char *rest);
+
+/* status.c: GET/HEAD /status. */
+void ms_status(mpm_request_t *req);
+
+#endif

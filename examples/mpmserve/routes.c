@@ -1,0 +1,209 @@
+/* mpmserve: request dispatch and the small routes (/, /echo, /stream,
+ * /sleep, /crash). /files/ is in files.c, /status in status.c. */
+#include "mpmserve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MS_STREAM_MAX 100000L
+#define MS_SLEEP_MAX 600000L
+#define MS_ECHO_WHOLE_MAX (1024 * 1024) /* known-length bodies up to this: one send */
+#define MS_ECHO_BUF (64 * 1024)
+
+static const char hello[] = "Hello, World!";
+
+void ms_send_text(mpm_request_t *req, int status, const char *body)
+{
+    mpm_response_set_status(req, status);
+    mpm_response_add_header(req, "Content-Type", "text/plain");
+    mpm_response_send(req, body, strlen(body));
+}
+
+void ms_send_405(mpm_request_t *req, const char *allow)
+{
+    mpm_response_set_status(req, 405);
+    mpm_response_add_header(req, "Allow", allow);
+    mpm_response_add_header(req, "Content-Type", "text/plain");
+    static const char body[] = "Method Not Allowed\n";
+    mpm_response_send(req, body, sizeof body - 1);
+}
+
+static int is_get_or_head(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+/* Finds "name=value" in the query and parses value as a decimal in
+ * [0, max]. Returns 1 and *out when found and valid, 0 when absent, -1 when
+ * present but not a number in range. */
+static int query_long(const char *query, const char *name, long max, long *out)
+{
+    size_t nlen = strlen(name);
+    const char *p = query;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            const char *v = p + nlen + 1;
+            size_t vlen = len - nlen - 1;
+            if (vlen == 0 || vlen > 9)
+                return -1;
+            long n = 0;
+            for (size_t i = 0; i < vlen; i++) {
+                if (v[i] < '0' || v[i] > '9')
+                    return -1;
+                n = n * 10 + (v[i] - '0');
+            }
+            if (n > max)
+                return -1;
+            *out = n;
+            return 1;
+        }
+        if (len == nlen && strncmp(p, name, nlen) == 0)
+            return -1; /* "name" without a value */
+        p += len;
+        if (*p == '&')
+            p++;
+    }
+    return 0;
+}
+
+static void route_hello(mpm_request_t *req)
+{
+    mpm_response_add_header(req, "Content-Type", "text/plain");
+    mpm_response_send(req, hello, sizeof hello - 1);
+}
+
+/* Echoes the body. A known length up to 1 MiB is read whole and sent with a
+ * Content-Length; anything else (chunked, larger) is streamed through a 64 KiB
+ * buffer, so a body of any size never has to fit in memory. */
+static void route_echo(mpm_request_t *req)
+{
+    mpm_response_add_header(req, "Content-Type", "application/octet-stream");
+    int64_t cl = mpm_request_content_length(req);
+    if (cl >= 0 && cl <= MS_ECHO_WHOLE_MAX) {
+        const char *body = NULL;
+        size_t len = 0;
+        if (cl > 0) {
+            /* cl + 1: the length is already known to be small, and a max of
+             * exactly cl trips a library bug (413 when the body is max bytes). */
+            int rc = mpm_request_read_body(req, (size_t)cl + 1, &body, &len);
+            if (rc < 0)
+                return; /* the library answered (413/408/400) or the client left */
+        }
+        mpm_response_send(req, body ? body : "", len);
+        return;
+    }
+    char *buf = malloc(MS_ECHO_BUF);
+    if (!buf) {
+        ms_send_text(req, 500, "out of memory\n");
+        return;
+    }
+    int started = 0;
+    for (;;) {
+        ssize_t n = mpm_request_read(req, buf, MS_ECHO_BUF);
+        if (n < 0)
+            break; /* error answered by the library, or the connection is gone */
+        if (n == 0) {
+            if (started)
+                mpm_response_end(req);
+            else
+                mpm_response_send(req, "", 0);
+            break;
+        }
+        if (mpm_response_write(req, buf, (size_t)n) < 0)
+            break;
+        started = 1;
+    }
+    free(buf);
+}
+
+static void route_stream(mpm_request_t *req)
+{
+    long n = 10;
+    if (query_long(mpm_request_query(req), "n", MS_STREAM_MAX, &n) < 0) {
+        ms_send_text(req, 400, "n must be a number from 0 to 100000\n");
+        return;
+    }
+    mpm_response_add_header(req, "Content-Type", "text/plain");
+    if (strcmp(mpm_request_method(req), "HEAD") != 0) {
+        char line[48];
+        for (long i = 0; i < n; i++) {
+            int len = snprintf(line, sizeof line, "chunk %ld of %ld\n", i + 1, n);
+            if (mpm_response_write(req, line, (size_t)len) < 0)
+                return;
+        }
+    }
+    mpm_response_end(req);
+}
+
+static void route_sleep(mpm_request_t *req)
+{
+    long ms = 0;
+    int found = query_long(mpm_request_query(req), "ms", MS_SLEEP_MAX, &ms);
+    if (found <= 0) {
+        ms_send_text(req, 400, "usage: /sleep?ms=N with N from 0 to 600000\n");
+        return;
+    }
+    /* Sleep in slices so that an immediate stop (SIGINT/SIGTERM) cuts the wait
+     * short; a graceful stop lets the request finish. */
+    long left = ms;
+    while (left > 0 && !ms_stop_now) {
+        long slice = left < 100 ? left : 100;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !ms_stop_now) {
+        }
+        left -= slice;
+    }
+    char body[64];
+    snprintf(body, sizeof body, "slept %ld ms\n", ms);
+    ms_send_text(req, 200, body);
+}
+
+void ms_handle(mpm_request_t *req, void *data)
+{
+    const ms_app_t *app = data;
+    const char *path = mpm_request_path(req);
+    const char *method = mpm_request_method(req);
+
+    if (strcmp(path, "/") == 0 || strcmp(path, "/hello.txt") == 0) {
+        if (!is_get_or_head(method))
+            ms_send_405(req, "GET, HEAD");
+        else
+            route_hello(req);
+    } else if (strcmp(path, "/echo") == 0) {
+        route_echo(req);
+    } else if (strcmp(path, "/status") == 0) {
+        if (!is_get_or_head(method))
+            ms_send_405(req, "GET, HEAD");
+        else
+            ms_status(req);
+    } else if (strcmp(path, "/stream") == 0) {
+        if (!is_get_or_head(method))
+            ms_send_405(req, "GET, HEAD");
+        else
+            route_stream(req);
+    } else if (strcmp(path, "/sleep") == 0) {
+        if (!is_get_or_head(method))
+            ms_send_405(req, "GET, HEAD");
+        else
+            route_sleep(req);
+    } else if (strncmp(path, "/files/", 7) == 0 || strcmp(path, "/files") == 0) {
+        if (!is_get_or_head(method))
+            ms_send_405(req, "GET, HEAD");
+        else
+            ms_files(req, app, path[6] == '/' ? path + 7 : "");
+    } else if (app->test_routes && strcmp(path, "/crash") == 0) {
+        if (strcmp(method, "GET") != 0) {
+            ms_send_405(req, "GET");
+        } else {
+            fprintf(stderr, "mpmserve: /crash requested: aborting\n");
+            abort();
+        }
+    } else {
+        ms_send_text(req, 404, "Not Found\n");
+    }
+}

@@ -1,0 +1,329 @@
+/* mpmlib: serve HTTP/1.1 with Apache httpd's prefork / worker / event
+ * process models, embedded in a host program.
+ *
+ * Usage, in short:
+ *
+ *     mpm_config_t *cfg;
+ *     mpm_config_new(&cfg);
+ *     mpm_config_set(cfg, "Listen", "127.0.0.1:8080");
+ *     mpm_config_set_handler(cfg, on_request, NULL);
+ *     mpm_server_t *srv;
+ *     if (mpm_server_new(cfg, &srv) == 0) mpm_server_run(srv);
+ *
+ * Conventions for every function below:
+ * - Return value: 0 (or a non-negative count) on success, a negative MPM_E*
+ *   code (see <mpmlib/errno.h>) on failure; mpm_strerror() describes it.
+ * - "Borrowed" pointers stay owned by the library and are valid only for the
+ *   lifetime stated; copy what you keep.
+ * - Destructors (mpm_*_free) accept NULL.
+ * - Nothing is global: two servers in one process do not interfere.
+ */
+#ifndef MPMLIB_MPMLIB_H
+#define MPMLIB_MPMLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mpmlib/errno.h>
+#include <mpmlib/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define MPM_EXTERN __attribute__((visibility("default")))
+#else
+#define MPM_EXTERN
+#endif
+
+typedef struct mpm_config_s mpm_config_t;
+typedef struct mpm_server_s mpm_server_t;
+typedef struct mpm_request_s mpm_request_t;
+
+/* ------------------------------------------------------------------ */
+/* Version and errors                                                 */
+
+/* Returns MPM_VERSION_HEX of the library actually linked. Thread: any. */
+MPM_EXTERN unsigned mpm_version(void);
+/* Returns "MAJOR.MINOR.PATCH" of the linked library; static storage. */
+MPM_EXTERN const char *mpm_version_string(void);
+/* Returns a static description of an MPM_E* code (or of any -errno value).
+ * Never NULL; unknown codes give "unknown error". Thread: any. */
+MPM_EXTERN const char *mpm_strerror(int err);
+/* Returns the static symbolic name ("EADDRINUSE", "ECONFIG", ...) of a code,
+ * or "UNKNOWN". Thread: any. */
+MPM_EXTERN const char *mpm_err_name(int err);
+
+/* ------------------------------------------------------------------ */
+/* Callbacks                                                          */
+
+/* The request handler. Called once per request on the thread that serves
+ * the connection (the calling thread in prefork one-process mode, a pool
+ * thread under worker/event). `req` is borrowed: it and every pointer
+ * obtained from it are valid until the handler returns. A handler that
+ * returns without having responded gets a 500 sent for it. */
+typedef void (*mpm_request_cb)(mpm_request_t *req, void *data);
+
+/* Process and thread hooks. child_init runs in each child process right after
+ * fork (in one-process mode: once, before serving); a non-zero return makes
+ * that child exit as "fatal" (in one-process mode mpm_server_run() fails with
+ * MPM_ECHILD). thread_init/exit run in each request-serving thread. */
+typedef int (*mpm_init_cb)(void *data);
+typedef void (*mpm_exit_cb)(void *data);
+
+/* Log levels, httpd's names. */
+typedef enum mpm_log_level {
+    MPM_LOG_ERROR = 3,
+    MPM_LOG_WARN = 4,
+    MPM_LOG_NOTICE = 5,
+    MPM_LOG_INFO = 6,
+    MPM_LOG_DEBUG = 7
+} mpm_log_level_t;
+
+/* Receives the library's log lines (no trailing newline). `msg` is borrowed
+ * for the call. May be called from any thread and any process of the server,
+ * concurrently: the callback must be thread-safe. Without one, lines at or
+ * above LogLevel go to stderr. */
+typedef void (*mpm_log_cb)(mpm_log_level_t level, const char *msg, void *data);
+
+/* One finished request, for access logging. Plain data, borrowed for the call;
+ * `size` is sizeof the struct the library filled (fields are only appended). */
+typedef struct mpm_access_entry {
+    size_t size;
+    const char *remote_addr;  /* "127.0.0.1", "::1", or "unix" */
+    const char *method;
+    const char *target;       /* request target as sent */
+    int version;              /* 10 or 11 */
+    int status;
+    uint64_t bytes_sent;      /* body bytes */
+    uint64_t duration_us;     /* from head complete to response end */
+} mpm_access_entry_t;
+typedef void (*mpm_access_log_cb)(const mpm_access_entry_t *entry, void *data);
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                      */
+
+/* Creates a configuration holding every directive's default.
+ * Ownership: *out is the caller's; free with mpm_config_free().
+ * Errors: MPM_ENOMEM, MPM_EINVAL (out NULL). Thread: any. */
+MPM_EXTERN int mpm_config_new(mpm_config_t **out);
+MPM_EXTERN void mpm_config_free(mpm_config_t *cfg);
+
+/* Sets one directive by its httpd name (case-insensitive), value as text,
+ * exactly as a config file line would: "KeepAliveTimeout" "5",
+ * "KeepAlive" "On", "Listen" "[::1]:8080" (Listen adds; it may be given
+ * several times). The strategy is the directive "MPM" (prefork|worker|event),
+ * one-process mode the directive "OneProcess" (On|Off).
+ * Errors: MPM_ECONFIG for an unknown directive or a bad value, with the reason
+ * in mpm_config_errmsg(); the configuration is then unchanged.
+ * Ownership: key and value are copied. Thread: not thread-safe per cfg. */
+MPM_EXTERN int mpm_config_set(mpm_config_t *cfg, const char *key, const char *value);
+
+/* Typed helper for numeric directives ("ThreadsPerChild", 8). Same checks and
+ * errors as mpm_config_set(). */
+MPM_EXTERN int mpm_config_set_int(mpm_config_t *cfg, const char *key, long long value);
+
+/* Reads a directive's current value back as text into buf (NUL-terminated).
+ * Returns the length, MPM_ECONFIG for an unknown key, MPM_ERANGE when buf is
+ * too small. "Listen" gives the listeners separated by spaces. */
+MPM_EXTERN int mpm_config_get(const mpm_config_t *cfg, const char *key, char *buf, size_t len);
+
+/* Adds a listening socket the host already opened (bound and listening, or
+ * just bound: the library calls listen() if needed). The library sets
+ * O_NONBLOCK on it (accept is driven by poll/epoll) but does not close it; the
+ * host keeps ownership and closes it after the server is freed.
+ * Errors: MPM_EINVAL for a negative fd or one that is not a stream socket. */
+MPM_EXTERN int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd);
+
+/* The reason for the last failed mpm_config_* call on cfg ("" when none).
+ * Borrowed; valid until the next call on cfg. */
+MPM_EXTERN const char *mpm_config_errmsg(const mpm_config_t *cfg);
+
+/* Registers the request handler (required). `data` is passed back verbatim. */
+MPM_EXTERN int mpm_config_set_handler(mpm_config_t *cfg, mpm_request_cb cb, void *data);
+/* Either callback may be NULL. */
+MPM_EXTERN int mpm_config_set_child_hooks(mpm_config_t *cfg, mpm_init_cb init, mpm_exit_cb exit_cb,
+                                          void *data);
+MPM_EXTERN int mpm_config_set_thread_hooks(mpm_config_t *cfg, mpm_init_cb init, mpm_exit_cb exit_cb,
+                                           void *data);
+MPM_EXTERN int mpm_config_set_log_cb(mpm_config_t *cfg, mpm_log_cb cb, void *data);
+MPM_EXTERN int mpm_config_set_access_log_cb(mpm_config_t *cfg, mpm_access_log_cb cb, void *data);
+
+/* ------------------------------------------------------------------ */
+/* Server                                                             */
+
+/* Creates a server from a snapshot of cfg (later changes to cfg do not
+ * affect it; cfg may be freed at once). Checks the configuration as a whole
+ * (handler set, at least one listener, limits consistent, strategy built).
+ * Errors: MPM_ECONFIG (reason in mpm_config_errmsg(cfg)), MPM_ENOTSUP for a
+ * strategy not in this build, MPM_ENOMEM. Thread: any. */
+MPM_EXTERN int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out);
+
+/* Frees a server that is not running (never started, or mpm_server_run()
+ * returned). Closes the listeners the library opened. */
+MPM_EXTERN void mpm_server_free(mpm_server_t *srv);
+
+/* Opens the listeners now, so that a host can learn ephemeral ports (Listen
+ * 127.0.0.1:0) or drop privileges before run. Optional: run() binds if this
+ * was not called. Errors: MPM_EADDRINUSE, MPM_EACCES, ... with the address in
+ * mpm_server_errmsg(); MPM_ESTATE if already bound. */
+MPM_EXTERN int mpm_server_bind(mpm_server_t *srv);
+
+/* The port of listener i (in Listen order, host fds last) after bind; 0 for a
+ * unix socket. Errors: MPM_ESTATE before bind, MPM_EINVAL for a bad index. */
+MPM_EXTERN int mpm_server_port(const mpm_server_t *srv, size_t i);
+
+/* Serves until stopped. Blocks the calling thread. In multi-process mode the
+ * calling process becomes the master for the duration; in one-process mode
+ * connections are served by the calling thread (prefork) or by threads it
+ * starts (worker/event). Start-up failures (address in use, hook failure)
+ * return their error code with the cause in mpm_server_errmsg().
+ * Returns 0 after a stop. Errors: MPM_ESTATE if already running or already
+ * ran (a server runs once). */
+MPM_EXTERN int mpm_server_run(mpm_server_t *srv);
+
+/* Asks a running server to stop. graceful = 0: close connections now;
+ * graceful = 1: finish in-flight requests (bounded by
+ * GracefulShutdownTimeout), answer a waiting keep-alive request with
+ * Connection: close during a short drain window, then return.
+ * Thread: any thread, and async-signal-safe. Safe to call twice, before run
+ * (run then returns at once) and after run returned (no effect). */
+MPM_EXTERN int mpm_server_stop(mpm_server_t *srv, int graceful);
+
+/* Asks a running master to restart: graceful = 0 stops the children now and
+ * starts a new generation (SIGHUP); graceful = 1 starts a new generation
+ * while the old one finishes its requests, listeners staying open, so no
+ * connection is refused (SIGUSR1). Thread: any; async-signal-safe.
+ * Errors: MPM_ENOTSUP in one-process mode. */
+MPM_EXTERN int mpm_server_restart(mpm_server_t *srv, int graceful);
+
+/* Description of the last start-up failure ("" when none). Borrowed; valid
+ * until the next bind/run on srv. */
+MPM_EXTERN const char *mpm_server_errmsg(const mpm_server_t *srv);
+
+/* Versioned snapshot of the scoreboard. Set st->size = sizeof(*st) before the
+ * call; the library fills the fields it knows up to that size. */
+typedef struct mpm_stats {
+    size_t size;
+    const char *strategy;       /* "prefork", "worker", "event"; static */
+    unsigned generation;        /* bumped by each restart */
+    unsigned processes;         /* serving processes (1 in one-process mode) */
+    unsigned busy_workers;      /* units handling a connection/request */
+    unsigned idle_workers;      /* units ready to take one */
+    unsigned parked_connections;/* idle keep-alive connections held by no thread */
+    uint64_t connections_served;
+    uint64_t requests_served;
+    uint64_t uptime_ms;
+    unsigned slots;             /* scoreboard slots: valid indexes for
+                                   mpm_server_child_stats() are 0..slots-1 */
+} mpm_stats_t;
+
+/* Fills *st. Thread: any; also from inside a handler (in any process of the
+ * server: the scoreboard is shared). Errors: MPM_EINVAL if st->size is
+ * smaller than the first two fields. */
+MPM_EXTERN int mpm_server_stats(const mpm_server_t *srv, mpm_stats_t *st);
+
+/* One serving process (a scoreboard slot), as of the call. */
+typedef struct mpm_child_stats {
+    size_t size;                /* set by the caller, as for mpm_stats_t */
+    int pid;
+    unsigned generation;
+    const char *state;          /* "starting", "ready", "reading", "writing",
+                                   "keepalive", "closing", "graceful"; static */
+    unsigned busy_workers;
+    unsigned idle_workers;
+    unsigned parked_connections;
+    uint64_t connections_served;
+    uint64_t requests_served;
+    uint64_t idle_ms;           /* since its last request (0: none yet) */
+} mpm_child_stats_t;
+
+/* Fills *out for slot i. Errors: MPM_ERANGE when i >= slots (or the server
+ * never ran), MPM_ENOENT when the slot holds no live process, MPM_EINVAL for
+ * a bad size. Thread: any. */
+MPM_EXTERN int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_t *out);
+
+/* ------------------------------------------------------------------ */
+/* Request (inside the handler only; req is borrowed for the call)   */
+
+/* Method, request target ("/a/b?x=1"), path ("/a/b", not decoded), query
+ * ("x=1" or "" when none). Never NULL. */
+MPM_EXTERN const char *mpm_request_method(const mpm_request_t *req);
+MPM_EXTERN const char *mpm_request_target(const mpm_request_t *req);
+MPM_EXTERN const char *mpm_request_path(const mpm_request_t *req);
+MPM_EXTERN const char *mpm_request_query(const mpm_request_t *req);
+/* 10 for HTTP/1.0, 11 for HTTP/1.1. */
+MPM_EXTERN int mpm_request_version(const mpm_request_t *req);
+
+/* First header with this name (case-insensitive), or NULL. */
+MPM_EXTERN const char *mpm_request_header(const mpm_request_t *req, const char *name);
+MPM_EXTERN size_t mpm_request_header_count(const mpm_request_t *req);
+/* Header i in arrival order. Errors: MPM_EINVAL for i out of range. */
+MPM_EXTERN int mpm_request_header_at(const mpm_request_t *req, size_t i, const char **name,
+                                     const char **value);
+
+/* Peer and local address as text ("127.0.0.1", "::1", "unix") and port
+ * (0 for unix sockets). */
+MPM_EXTERN const char *mpm_request_remote_addr(const mpm_request_t *req);
+MPM_EXTERN int mpm_request_remote_port(const mpm_request_t *req);
+MPM_EXTERN const char *mpm_request_local_addr(const mpm_request_t *req);
+MPM_EXTERN int mpm_request_local_port(const mpm_request_t *req);
+
+/* Content-Length of the body, or -1 when chunked/unknown; 0 without body. */
+MPM_EXTERN int64_t mpm_request_content_length(const mpm_request_t *req);
+
+/* Streams the body: reads up to len bytes. Returns the count, 0 at the end of
+ * the body, or an error: MPM_ETOOLARGE past LimitRequestBody (a 413 is sent
+ * if nothing was sent yet), MPM_ETIMEDOUT (a 408), MPM_EPROTO for bad chunk
+ * framing (a 400), MPM_ECLOSED when the client went away. The first call
+ * sends "100 Continue" if the client asked for it. */
+MPM_EXTERN ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len);
+
+/* Reads the whole body into a buffer owned by the request (valid until the
+ * handler returns; NUL-terminated for convenience), at most `max` bytes
+ * (0 = LimitRequestBody). Errors as mpm_request_read(); MPM_ETOOLARGE when
+ * the body exceeds max. */
+MPM_EXTERN int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, size_t *len);
+
+/* Whether the server is stopping or restarting gracefully: a long-running
+ * handler should finish up. Thread: any. */
+MPM_EXTERN int mpm_request_server_draining(const mpm_request_t *req);
+
+/* The server serving this request (for mpm_server_stats()). */
+MPM_EXTERN mpm_server_t *mpm_request_server(const mpm_request_t *req);
+
+/* ------------------------------------------------------------------ */
+/* Response (inside the handler only)                                 */
+
+/* Sets the status (100..599 except 1xx: 200..599). Default 200.
+ * Errors: MPM_EINVAL for a bad code, MPM_ESTATE after the head was sent. */
+MPM_EXTERN int mpm_response_set_status(mpm_request_t *req, int status);
+
+/* Adds a response header (copied). Date, Content-Length,
+ * Transfer-Encoding and Connection are managed by the library and rejected
+ * with MPM_EINVAL, as are names/values with CR, LF or NUL. MPM_ESTATE after
+ * the head was sent. */
+MPM_EXTERN int mpm_response_add_header(mpm_request_t *req, const char *name, const char *value);
+
+/* Sends the whole response: head plus body with Content-Length. Completes
+ * the response. For HEAD requests only the head goes out (with the length).
+ * Errors: MPM_ESTATE if a response was already started; I/O errors. */
+MPM_EXTERN int mpm_response_send(mpm_request_t *req, const void *body, size_t len);
+
+/* Streams the body: the first call sends the head, then each call sends data,
+ * as chunks on HTTP/1.1, close-delimited on HTTP/1.0. Finish with
+ * mpm_response_end(). A zero-length write sends nothing. */
+MPM_EXTERN int mpm_response_write(mpm_request_t *req, const void *data, size_t len);
+MPM_EXTERN int mpm_response_end(mpm_request_t *req);
+
+/* Sends len bytes of fd from offset as the whole body (Content-Length, with
+ * sendfile on plain connections). The fd stays the caller's.
+ * Errors: MPM_ESTATE if a response was started; I/O errors. */
+MPM_EXTERN int mpm_response_send_file(mpm_request_t *req, int fd, off_t offset, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,794 @@
+/* Configuration by httpd directive names.
+ *
+ * One table (below) lists every directive: its name, the kind of value it
+ * takes, where the value lives in mpm__settings_t, its range and its default
+ * as a config file would write it. mpm_config_set(), mpm_config_get() and
+ * mpm__settings_defaults() all go through that table and the per-kind parse /
+ * format functions, so a new directive is one table line. */
+#include "config.h"
+#include "internal.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+/* Numbers are loaded and stored by width, so these must hold. */
+_Static_assert(sizeof(int) == 4 && sizeof(unsigned) == 4, "int must be 32 bits");
+
+#define SEC(n) ((uint64_t)(n)*1000u)
+#define DAY SEC(86400)
+#define MIB ((uint64_t)1 << 20)
+
+typedef enum dir_kind {
+    K_FLAG,         /* On | Off */
+    K_UINT,         /* decimal count */
+    K_SIZE,         /* bytes, optional K/M/G suffix */
+    K_TIME,         /* seconds, or N ms; stored as ms */
+    K_NAME,         /* one word of a list, stored as text (MPM) */
+    K_LEVEL,        /* one word of a list, stored as its int value (LogLevel) */
+    K_LISTEN,       /* adds an address */
+    K_READ_TIMEOUT, /* "N" or "header=N body=N" */
+    K_COUNT
+} dir_kind_t;
+
+typedef struct choice {
+    const char *name;
+    int value;
+} choice_t;
+
+typedef struct directive {
+    const char *name;
+    dir_kind_t kind;
+    size_t off;              /* where the value lives in mpm__settings_t */
+    size_t size;             /* its size, 4 or 8 bytes for numbers */
+    uint64_t min, max;       /* accepted range, in stored units (ms, bytes) */
+    const char *def;         /* default as text; NULL: none (aliases, Listen) */
+    const choice_t *choices; /* K_NAME / K_LEVEL only */
+} directive_t;
+
+#define FIELD(m) offsetof(mpm__settings_t, m), sizeof(((mpm__settings_t *)0)->m)
+
+static const choice_t mpm_names[] = {{"prefork", 0}, {"worker", 0}, {"event", 0}, {NULL, 0}};
+
+static const choice_t log_levels[] = {{"error", MPM_LOG_ERROR},   {"warn", MPM_LOG_WARN},
+                                      {"notice", MPM_LOG_NOTICE}, {"info", MPM_LOG_INFO},
+                                      {"debug", MPM_LOG_DEBUG},   {NULL, 0}};
+
+/* Ranges follow httpd's limits where it has hard ones (ServerLimit 200000,
+ * ThreadLimit 100000); the request-head limits are capped at 1 MiB because
+ * the head is buffered in memory. StartServers, ServerLimit and
+ * MaxRequestWorkers default to 0: the strategy picks (prefork 5/256/256,
+ * worker and event 3/16/400). */
+static const directive_t directives[] = {
+    {"Listen", K_LISTEN, FIELD(nlisten), 0, 0, NULL, NULL},
+    {"ListenBacklog", K_UINT, FIELD(listen_backlog), 1, 65535, "511", NULL},
+    {"MPM", K_NAME, FIELD(mpm), 0, 0, NULL, mpm_names},
+    {"OneProcess", K_FLAG, FIELD(one_process), 0, 1, "Off", NULL},
+    {"KeepAlive", K_FLAG, FIELD(keepalive), 0, 1, "On", NULL},
+    {"KeepAliveTimeout", K_TIME, FIELD(keepalive_timeout_ms), 1, DAY, "5", NULL},
+    {"MaxKeepAliveRequests", K_UINT, FIELD(max_keepalive_requests), 0, INT_MAX, "100", NULL},
+    {"Timeout", K_TIME, FIELD(timeout_ms), 1, DAY, "60", NULL},
+    {"RequestReadTimeout", K_READ_TIMEOUT, FIELD(request_read_timeout_ms), 1, DAY,
+     "header=20 body=20", NULL},
+    {"RequestBodyTimeout", K_TIME, FIELD(body_read_timeout_ms), 1, DAY, NULL, NULL},
+    {"LimitRequestLine", K_SIZE, FIELD(limit_request_line), 1, MIB, "8190", NULL},
+    {"LimitRequestFieldSize", K_SIZE, FIELD(limit_request_field_size), 1, MIB, "8190", NULL},
+    {"LimitRequestFields", K_UINT, FIELD(limit_request_fields), 1, 32767, "100", NULL},
+    {"LimitRequestBody", K_SIZE, FIELD(limit_request_body), 0, INT64_MAX, "1G", NULL},
+    {"StartServers", K_UINT, FIELD(start_servers), 0, 200000, "0", NULL},
+    {"MinSpareServers", K_UINT, FIELD(min_spare_servers), 1, 200000, "5", NULL},
+    {"MaxSpareServers", K_UINT, FIELD(max_spare_servers), 1, 200000, "10", NULL},
+    {"ServerLimit", K_UINT, FIELD(server_limit), 0, 200000, "0", NULL},
+    {"MaxRequestWorkers", K_UINT, FIELD(max_request_workers), 0, INT_MAX, "0", NULL},
+    {"MaxClients", K_UINT, FIELD(max_request_workers), 0, INT_MAX, NULL, NULL},
+    {"MaxConnectionsPerChild", K_UINT, FIELD(max_connections_per_child), 0, INT_MAX, "0", NULL},
+    {"MaxRequestsPerChild", K_UINT, FIELD(max_connections_per_child), 0, INT_MAX, NULL, NULL},
+    {"ThreadsPerChild", K_UINT, FIELD(threads_per_child), 1, 100000, "25", NULL},
+    {"ThreadLimit", K_UINT, FIELD(thread_limit), 1, 100000, "64", NULL},
+    {"MinSpareThreads", K_UINT, FIELD(min_spare_threads), 1, INT_MAX, "75", NULL},
+    {"MaxSpareThreads", K_UINT, FIELD(max_spare_threads), 1, INT_MAX, "250", NULL},
+    {"AsyncRequestWorkerFactor", K_UINT, FIELD(async_request_worker_factor), 1, 1000, "2", NULL},
+    {"GracefulShutdownTimeout", K_TIME, FIELD(graceful_shutdown_timeout_ms), 0, DAY, "0", NULL},
+    {"DrainWindow", K_TIME, FIELD(drain_window_ms), 0, SEC(3600), "1", NULL},
+    {"HandleSignals", K_FLAG, FIELD(handle_signals), 0, 1, "On", NULL},
+    {"LogLevel", K_LEVEL, FIELD(log_level), 0, 0, "warn", log_levels},
+};
+
+#define NDIRECTIVES (sizeof directives / sizeof directives[0])
+
+/* Longest text mpm_config_get() can produce: every Listen address. */
+#define GET_TEXT_MAX (MPM__MAX_LISTENERS * sizeof(((mpm__listen_spec_t *)0)->addr) + 16)
+/* Longest value mpm_config_set() accepts. */
+#define SET_TEXT_MAX 512
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                      */
+
+/* Writes a message into err (when given) and returns MPM_ECONFIG. */
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return MPM_ECONFIG;
+}
+
+static void *field(mpm__settings_t *s, const directive_t *d)
+{
+    return (char *)s + d->off;
+}
+
+static const void *cfield(const mpm__settings_t *s, const directive_t *d)
+{
+    return (const char *)s + d->off;
+}
+
+static uint64_t load_num(const mpm__settings_t *s, const directive_t *d)
+{
+    if (d->size == sizeof(uint32_t)) {
+        uint32_t v;
+        memcpy(&v, cfield(s, d), sizeof v);
+        return v;
+    }
+    uint64_t v;
+    memcpy(&v, cfield(s, d), sizeof v);
+    return v;
+}
+
+/* Values are range-checked first, so they fit the field, signed or not. */
+static void store_num(mpm__settings_t *s, const directive_t *d, uint64_t value)
+{
+    if (d->size == sizeof(uint32_t)) {
+        uint32_t v = (uint32_t)value;
+        memcpy(field(s, d), &v, sizeof v);
+    } else {
+        memcpy(field(s, d), &value, sizeof value);
+    }
+}
+
+/* Parses leading decimal digits into *out. Returns the end of the digits,
+ * NULL when there are none or the number overflows (*overflow set). */
+static const char *parse_digits(const char *p, uint64_t *out, int *overflow)
+{
+    uint64_t n = 0;
+    const char *start = p;
+    *overflow = 0;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (n > (UINT64_MAX - digit) / 10)
+            *overflow = 1;
+        else
+            n = n * 10 + digit;
+    }
+    if (p == start || *overflow)
+        return NULL;
+    *out = n;
+    return p;
+}
+
+/* "-5": a number, but negative. Reported as out of range, not as garbage. */
+static int is_negative_number(const char *v)
+{
+    return v[0] == '-' && isdigit((unsigned char)v[1]);
+}
+
+static const char *skip_spaces(const char *p)
+{
+    while (isspace((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* Multiplies with overflow detection. */
+static int scale(uint64_t n, uint64_t unit, uint64_t *out)
+{
+    if (unit && n > UINT64_MAX / unit)
+        return -1;
+    *out = n * unit;
+    return 0;
+}
+
+static void format_time(uint64_t ms, int with_unit, char *buf, size_t len)
+{
+    if (ms % 1000 == 0)
+        snprintf(buf, len, "%llu%s", (unsigned long long)(ms / 1000), with_unit ? "s" : "");
+    else
+        snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+/* "(1..100000)", "(1ms..86400s)", "(0..1048576 bytes)". */
+static void format_range(const directive_t *d, char *buf, size_t len)
+{
+    if (d->kind == K_TIME || d->kind == K_READ_TIMEOUT) {
+        char lo[32], hi[32];
+        format_time(d->min, 1, lo, sizeof lo);
+        format_time(d->max, 1, hi, sizeof hi);
+        snprintf(buf, len, "(%s..%s)", lo, hi);
+    } else {
+        snprintf(buf, len, "(%llu..%llu%s)", (unsigned long long)d->min, (unsigned long long)d->max,
+                 d->kind == K_SIZE ? " bytes" : "");
+    }
+}
+
+static int out_of_range(const directive_t *d, const char *v, char *err, size_t errlen)
+{
+    char range[80];
+    format_range(d, range, sizeof range);
+    return fail(err, errlen, "%s: %s is out of range %s", d->name, v, range);
+}
+
+static int check_range(const directive_t *d, uint64_t n, const char *v, char *err, size_t errlen)
+{
+    if (n < d->min || n > d->max)
+        return out_of_range(d, v, err, errlen);
+    return 0;
+}
+
+static const choice_t *find_choice(const choice_t *list, const char *name)
+{
+    for (; list->name; list++)
+        if (strcasecmp(list->name, name) == 0)
+            return list;
+    return NULL;
+}
+
+/* "prefork|worker|event", for messages. */
+static void join_choices(const choice_t *list, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const choice_t *c = list; c->name && used < len; c++) {
+        int n = snprintf(buf + used, len - used, "%s%s", c == list ? "" : "|", c->name);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Value parsers: one per kind. Each reads text (trimmed), writes s only on
+ * success, and explains a failure in err.                             */
+
+typedef int (*parse_fn)(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                        size_t errlen);
+typedef void (*format_fn)(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len);
+
+static int parse_flag(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                      size_t errlen)
+{
+    if (strcasecmp(v, "on") == 0)
+        store_num(s, d, 1);
+    else if (strcasecmp(v, "off") == 0)
+        store_num(s, d, 0);
+    else
+        return fail(err, errlen, "%s: '%s' is not On or Off", d->name, v);
+    return 0;
+}
+
+static int parse_uint(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                      size_t errlen)
+{
+    uint64_t n;
+    int overflow;
+    if (is_negative_number(v))
+        return out_of_range(d, v, err, errlen);
+    const char *end = parse_digits(v, &n, &overflow);
+    if (overflow)
+        return out_of_range(d, v, err, errlen);
+    if (!end || *end)
+        return fail(err, errlen, "%s: '%s' is not a number", d->name, v);
+    if (check_range(d, n, v, err, errlen))
+        return MPM_ECONFIG;
+    store_num(s, d, n);
+    return 0;
+}
+
+/* Bytes; "K", "M", "G" multiply by 1024, 1024^2, 1024^3. */
+static int parse_size_text(const char *v, uint64_t *out, int *overflow)
+{
+    uint64_t n;
+    const char *end = parse_digits(v, &n, overflow);
+    if (!end)
+        return -1;
+    uint64_t unit = 1;
+    switch (toupper((unsigned char)*end)) {
+    case '\0':
+        break;
+    case 'K':
+        unit = (uint64_t)1 << 10;
+        end++;
+        break;
+    case 'M':
+        unit = (uint64_t)1 << 20;
+        end++;
+        break;
+    case 'G':
+        unit = (uint64_t)1 << 30;
+        end++;
+        break;
+    default:
+        return -1;
+    }
+    if (*end)
+        return -1;
+    if (scale(n, unit, out)) {
+        *overflow = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_size(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                      size_t errlen)
+{
+    uint64_t n;
+    int overflow = 0;
+    if (is_negative_number(v))
+        return out_of_range(d, v, err, errlen);
+    if (parse_size_text(v, &n, &overflow)) {
+        if (overflow)
+            return out_of_range(d, v, err, errlen);
+        return fail(err, errlen, "%s: '%s' is not a size (bytes, or N followed by K, M or G)",
+                    d->name, v);
+    }
+    if (check_range(d, n, v, err, errlen))
+        return MPM_ECONFIG;
+    store_num(s, d, n);
+    return 0;
+}
+
+/* "5" and "5s" are seconds (httpd's unit), "300ms" milliseconds. */
+static int parse_time_text(const char *v, uint64_t *ms, int *overflow)
+{
+    uint64_t n;
+    const char *end = parse_digits(v, &n, overflow);
+    if (!end)
+        return -1;
+    end = skip_spaces(end);
+    uint64_t unit;
+    if (*end == '\0' || strcasecmp(end, "s") == 0)
+        unit = 1000;
+    else if (strcasecmp(end, "ms") == 0)
+        unit = 1;
+    else
+        return -1;
+    if (scale(n, unit, ms)) {
+        *overflow = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses and range-checks one time value for directive d. */
+static int parse_time_value(const directive_t *d, const char *v, uint64_t *ms, char *err,
+                            size_t errlen)
+{
+    int overflow = 0;
+    if (is_negative_number(v))
+        return out_of_range(d, v, err, errlen);
+    if (parse_time_text(v, ms, &overflow)) {
+        if (overflow)
+            return out_of_range(d, v, err, errlen);
+        return fail(err, errlen, "%s: '%s' is not a time (seconds, or N ms)", d->name, v);
+    }
+    return check_range(d, *ms, v, err, errlen);
+}
+
+static int parse_time(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                      size_t errlen)
+{
+    uint64_t ms;
+    if (parse_time_value(d, v, &ms, err, errlen))
+        return MPM_ECONFIG;
+    store_num(s, d, ms);
+    return 0;
+}
+
+static int parse_name(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                      size_t errlen)
+{
+    const choice_t *c = find_choice(d->choices, v);
+    if (!c) {
+        char list[128];
+        join_choices(d->choices, list, sizeof list);
+        return fail(err, errlen, "%s: '%s' is not one of %s", d->name, v, list);
+    }
+    /* Store the canonical spelling: "Worker" is kept as "worker". */
+    snprintf(field(s, d), d->size, "%s", c->name);
+    return 0;
+}
+
+static int parse_level(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                       size_t errlen)
+{
+    const choice_t *c = find_choice(d->choices, v);
+    if (!c) {
+        char list[128];
+        join_choices(d->choices, list, sizeof list);
+        return fail(err, errlen, "%s: '%s' is not one of %s", d->name, v, list);
+    }
+    store_num(s, d, (uint64_t)c->value);
+    return 0;
+}
+
+static int parse_listen(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                        size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    char why[200];
+    if (s->nlisten >= MPM__MAX_LISTENERS)
+        return fail(err, errlen, "%s: too many listeners (at most %d)", d->name,
+                    MPM__MAX_LISTENERS);
+    mpm__listen_spec_t *spec = &s->listen[s->nlisten];
+    if (strlen(v) >= sizeof spec->addr)
+        return fail(err, errlen, "%s: address too long (at most %zu characters)", d->name,
+                    sizeof spec->addr - 1);
+    if (mpm__parse_addr(v, &ss, &sslen, why, sizeof why))
+        return fail(err, errlen, "%s: %s", d->name, why);
+    snprintf(spec->addr, sizeof spec->addr, "%s", v);
+    spec->host_fd = -1;
+    s->nlisten++;
+    return 0;
+}
+
+/* ---- RequestReadTimeout: "20", or "header=20 body=20" (either part) ---- */
+
+/* httpd's extended syntax: "header=20-40,MinRate=500". Not supported. */
+static int is_rate_syntax(const char *part)
+{
+    return strchr(part, ',') || strchr(part, '-') || strncasecmp(part, "minrate", 7) == 0;
+}
+
+/* Applies one "header=N" / "body=N" part to *header_ms / *body_ms. */
+static int parse_read_timeout_part(const directive_t *d, const char *part, uint64_t *header_ms,
+                                   uint64_t *body_ms, char *err, size_t errlen)
+{
+    if (is_rate_syntax(part))
+        return fail(err, errlen,
+                    "%s: '%s': timeout ranges and MinRate are not supported "
+                    "(use header=N and/or body=N)",
+                    d->name, part);
+    if (strncasecmp(part, "header=", 7) == 0)
+        return parse_time_value(d, part + 7, header_ms, err, errlen);
+    if (strncasecmp(part, "body=", 5) == 0)
+        return parse_time_value(d, part + 5, body_ms, err, errlen);
+    return fail(err, errlen, "%s: unknown part '%s' (expected N, or header=N and/or body=N)",
+                d->name, part);
+}
+
+/* Walks the space-separated parts of v; *header_ms and *body_ms come in
+ * holding the current values. */
+static int parse_read_timeout_parts(const directive_t *d, const char *v, uint64_t *header_ms,
+                                    uint64_t *body_ms, char *err, size_t errlen)
+{
+    char part[SET_TEXT_MAX];
+    for (const char *p = skip_spaces(v); *p; p = skip_spaces(p)) {
+        size_t n = strcspn(p, " \t");
+        snprintf(part, sizeof part, "%.*s", (int)n, p);
+        if (parse_read_timeout_part(d, part, header_ms, body_ms, err, errlen))
+            return MPM_ECONFIG;
+        p += n;
+    }
+    return 0;
+}
+
+static int parse_read_timeout(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                              size_t errlen)
+{
+    uint64_t header_ms = (uint64_t)s->request_read_timeout_ms;
+    uint64_t body_ms = (uint64_t)s->body_read_timeout_ms;
+    int rc;
+    if (isdigit((unsigned char)v[0]) || is_negative_number(v)) {
+        /* A bare time sets both. */
+        rc = parse_time_value(d, v, &header_ms, err, errlen);
+        body_ms = header_ms;
+    } else if (*v == '\0') {
+        rc = fail(err, errlen, "%s: '' is not a time (seconds, or N ms)", d->name);
+    } else {
+        rc = parse_read_timeout_parts(d, v, &header_ms, &body_ms, err, errlen);
+    }
+    if (rc)
+        return MPM_ECONFIG;
+    s->request_read_timeout_ms = (int64_t)header_ms;
+    s->body_read_timeout_ms = (int64_t)body_ms;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Value formatters: the inverse of the parsers, for mpm_config_get(). */
+
+static void format_flag(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", load_num(s, d) ? "On" : "Off");
+}
+
+static void format_uint(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu", (unsigned long long)load_num(s, d));
+}
+
+static void format_time_field(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    format_time(load_num(s, d), 0, buf, len);
+}
+
+static void format_name(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", (const char *)cfield(s, d));
+}
+
+static void format_level(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    uint64_t v = load_num(s, d);
+    for (const choice_t *c = d->choices; c->name; c++) {
+        if ((uint64_t)c->value == v) {
+            snprintf(buf, len, "%s", c->name);
+            return;
+        }
+    }
+    snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+/* Addresses only: host fds have no text form a Listen line could take. */
+static void format_listen(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < s->nlisten && used < len; i++) {
+        if (s->listen[i].host_fd >= 0)
+            continue;
+        int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", s->listen[i].addr);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static void format_read_timeout(const mpm__settings_t *s, const directive_t *d, char *buf,
+                                size_t len)
+{
+    char header[32], body[32];
+    format_time((uint64_t)s->request_read_timeout_ms, 0, header, sizeof header);
+    format_time((uint64_t)s->body_read_timeout_ms, 0, body, sizeof body);
+    snprintf(buf, len, "header=%s body=%s", header, body);
+}
+
+static const struct kind_ops {
+    parse_fn parse;
+    format_fn format;
+} kind_ops[K_COUNT] = {
+    [K_FLAG] = {parse_flag, format_flag},
+    [K_UINT] = {parse_uint, format_uint},
+    [K_SIZE] = {parse_size, format_uint},
+    [K_TIME] = {parse_time, format_time_field},
+    [K_NAME] = {parse_name, format_name},
+    [K_LEVEL] = {parse_level, format_level},
+    [K_LISTEN] = {parse_listen, format_listen},
+    [K_READ_TIMEOUT] = {parse_read_timeout, format_read_timeout},
+};
+
+/* ------------------------------------------------------------------ */
+/* Settings                                                           */
+
+static const directive_t *find_directive(const char *name)
+{
+    for (size_t i = 0; i < NDIRECTIVES; i++)
+        if (strcasecmp(directives[i].name, name) == 0)
+            return &directives[i];
+    return NULL;
+}
+
+void mpm__settings_defaults(mpm__settings_t *s)
+{
+    memset(s, 0, sizeof *s);
+    for (unsigned i = 0; i < MPM__MAX_LISTENERS; i++)
+        s->listen[i].host_fd = -1;
+    /* The defaults are text in the table, parsed like any value; the unit
+     * tests check that each parses. */
+    for (size_t i = 0; i < NDIRECTIVES; i++)
+        if (directives[i].def)
+            kind_ops[directives[i].kind].parse(s, &directives[i], directives[i].def, NULL, 0);
+}
+
+int mpm__settings_check(const mpm__settings_t *s, char *err, size_t errlen)
+{
+    if (s->nlisten == 0)
+        return fail(err, errlen, "no listener: set Listen (or add a host socket)");
+    if (s->max_spare_servers < s->min_spare_servers)
+        return fail(err, errlen, "MaxSpareServers (%u) must be at least MinSpareServers (%u)",
+                    s->max_spare_servers, s->min_spare_servers);
+    if (s->max_spare_threads < s->min_spare_threads)
+        return fail(err, errlen, "MaxSpareThreads (%u) must be at least MinSpareThreads (%u)",
+                    s->max_spare_threads, s->min_spare_threads);
+    if (s->threads_per_child > s->thread_limit)
+        return fail(err, errlen, "ThreadsPerChild (%u) must not exceed ThreadLimit (%u)",
+                    s->threads_per_child, s->thread_limit);
+    /* 0 means "the strategy's default", checked by the strategy. */
+    if (s->start_servers && s->server_limit && s->start_servers > s->server_limit)
+        return fail(err, errlen, "StartServers (%u) must not exceed ServerLimit (%u)",
+                    s->start_servers, s->server_limit);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                         */
+
+int mpm_config_new(mpm_config_t **out)
+{
+    if (!out)
+        return MPM_EINVAL;
+    *out = NULL;
+    mpm_config_t *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return MPM_ENOMEM;
+    mpm__settings_defaults(&cfg->s);
+    *out = cfg;
+    return 0;
+}
+
+void mpm_config_free(mpm_config_t *cfg)
+{
+    free(cfg);
+}
+
+const char *mpm_config_errmsg(const mpm_config_t *cfg)
+{
+    return cfg ? cfg->errmsg : "";
+}
+
+/* Copies v without leading and trailing white space, as a config file
+ * parser would hand it over. Returns -1 when it does not fit. */
+static int trim_copy(const char *v, char *buf, size_t len)
+{
+    v = skip_spaces(v);
+    size_t n = strlen(v);
+    while (n && isspace((unsigned char)v[n - 1]))
+        n--;
+    if (n >= len)
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return 0;
+}
+
+int mpm_config_set(mpm_config_t *cfg, const char *key, const char *value)
+{
+    char text[SET_TEXT_MAX];
+    if (!cfg)
+        return MPM_EINVAL;
+    if (!key)
+        return fail(cfg->errmsg, sizeof cfg->errmsg, "missing directive name");
+    const directive_t *d = find_directive(key);
+    if (!d)
+        return fail(cfg->errmsg, sizeof cfg->errmsg, "unknown directive '%s'", key);
+    if (!value)
+        return fail(cfg->errmsg, sizeof cfg->errmsg, "%s: missing value", d->name);
+    if (trim_copy(value, text, sizeof text))
+        return fail(cfg->errmsg, sizeof cfg->errmsg, "%s: value too long (at most %d characters)",
+                    d->name, SET_TEXT_MAX - 1);
+    /* Parse into a copy, so that a failure leaves the configuration as it
+     * was whatever the parser had written. */
+    mpm__settings_t next = cfg->s;
+    int rc = kind_ops[d->kind].parse(&next, d, text, cfg->errmsg, sizeof cfg->errmsg);
+    if (rc == 0)
+        cfg->s = next;
+    return rc;
+}
+
+int mpm_config_set_int(mpm_config_t *cfg, const char *key, long long value)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%lld", value);
+    return mpm_config_set(cfg, key, text);
+}
+
+int mpm_config_get(const mpm_config_t *cfg, const char *key, char *buf, size_t len)
+{
+    char text[GET_TEXT_MAX];
+    if (!cfg || !key)
+        return MPM_EINVAL;
+    const directive_t *d = find_directive(key);
+    if (!d)
+        return MPM_ECONFIG;
+    kind_ops[d->kind].format(&cfg->s, d, text, sizeof text);
+    size_t n = strlen(text);
+    if (!buf || n >= len)
+        return MPM_ERANGE;
+    memcpy(buf, text, n + 1);
+    return (int)n;
+}
+
+/* SO_TYPE of fd: SOCK_STREAM, another type, or -errno. */
+static int socket_type(int fd)
+{
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+        return -errno;
+    return type;
+}
+
+int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd)
+{
+    if (!cfg)
+        return MPM_EINVAL;
+    if (fd < 0) {
+        fail(cfg->errmsg, sizeof cfg->errmsg, "listen fd %d: not a file descriptor", fd);
+        return MPM_EINVAL;
+    }
+    if (socket_type(fd) != SOCK_STREAM) {
+        fail(cfg->errmsg, sizeof cfg->errmsg, "listen fd %d: not a stream socket", fd);
+        return MPM_EINVAL;
+    }
+    mpm__settings_t *s = &cfg->s;
+    for (unsigned i = 0; i < s->nlisten; i++)
+        if (s->listen[i].host_fd == fd)
+            return fail(cfg->errmsg, sizeof cfg->errmsg, "listen fd %d: already added", fd);
+    if (s->nlisten >= MPM__MAX_LISTENERS)
+        return fail(cfg->errmsg, sizeof cfg->errmsg,
+                    "listen fd %d: too many listeners (at most %d)", fd, MPM__MAX_LISTENERS);
+    s->listen[s->nlisten].addr[0] = '\0';
+    s->listen[s->nlisten].host_fd = fd;
+    s->nlisten++;
+    return 0;
+}
+
+int mpm_config_set_handler(mpm_config_t *cfg, mpm_request_cb cb, void *data)
+{
+    if (!cfg || !cb)
+        return MPM_EINVAL;
+    cfg->handler = cb;
+    cfg->handler_data = data;
+    return 0;
+}
+
+int mpm_config_set_child_hooks(mpm_config_t *cfg, mpm_init_cb init, mpm_exit_cb exit_cb, void *data)
+{
+    if (!cfg)
+        return MPM_EINVAL;
+    cfg->child_init = init;
+    cfg->child_exit = exit_cb;
+    cfg->child_data = data;
+    return 0;
+}
+
+int mpm_config_set_thread_hooks(mpm_config_t *cfg, mpm_init_cb init, mpm_exit_cb exit_cb,
+                                void *data)
+{
+    if (!cfg)
+        return MPM_EINVAL;
+    cfg->thread_init = init;
+    cfg->thread_exit = exit_cb;
+    cfg->thread_data = data;
+    return 0;
+}
+
+int mpm_config_set_log_cb(mpm_config_t *cfg, mpm_log_cb cb, void *data)
+{
+    if (!cfg)
+        return MPM_EINVAL;
+    cfg->log_cb = cb;
+    cfg->log_data = data;
+    return 0;
+}
+
+int mpm_config_set_access_log_cb(mpm_config_t *cfg, mpm_access_log_cb cb, void *data)
+{
+    if (!cfg)
+        return MPM_EINVAL;
+    cfg->access_cb = cb;
+    cfg->access_data = data;
+    return 0;
+}

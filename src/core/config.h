@@ -1,0 +1,81 @@
+/* Configuration: the directive table's storage and validation. */
+#ifndef MPM_CORE_CONFIG_H
+#define MPM_CORE_CONFIG_H
+
+#include <mpmlib/mpmlib.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MPM__MAX_LISTENERS 16
+
+/* One listener as configured: either an address ("127.0.0.1:80",
+ * "[::1]:80", "*:80", "unix:/path") or an fd handed in by the host. */
+typedef struct mpm__listen_spec {
+    char addr[256]; /* "" for a host fd */
+    int host_fd;    /* -1 unless handed in */
+} mpm__listen_spec_t;
+
+/* Every directive's value. Times are milliseconds, sizes bytes. A server
+ * copies the whole struct at mpm_server_new(), so it is plain data. */
+typedef struct mpm__settings {
+    char mpm[16];       /* "prefork" | "worker" | "event" | "" (default: best built) */
+    int one_process;    /* OneProcess */
+    mpm__listen_spec_t listen[MPM__MAX_LISTENERS];
+    unsigned nlisten;
+    int listen_backlog; /* ListenBacklog, default 511 */
+
+    int keepalive;                  /* KeepAlive On */
+    int64_t keepalive_timeout_ms;   /* KeepAliveTimeout 5 s */
+    unsigned max_keepalive_requests;/* MaxKeepAliveRequests 100, 0 = unlimited */
+    int64_t timeout_ms;             /* Timeout 60 s: any single read/write */
+    int64_t request_read_timeout_ms;/* RequestReadTimeout 20 s: whole request head */
+    int64_t body_read_timeout_ms;   /* RequestBodyTimeout 20 s: gap between body reads */
+
+    size_t limit_request_line;      /* LimitRequestLine 8190 */
+    size_t limit_request_field_size;/* LimitRequestFieldSize 8190 */
+    unsigned limit_request_fields;  /* LimitRequestFields 100 */
+    uint64_t limit_request_body;    /* LimitRequestBody 1 GiB, 0 = unlimited */
+
+    unsigned start_servers;         /* StartServers (0 = strategy default) */
+    unsigned min_spare_servers;     /* MinSpareServers 5 */
+    unsigned max_spare_servers;     /* MaxSpareServers 10 */
+    unsigned server_limit;          /* ServerLimit (0 = strategy default) */
+    unsigned max_request_workers;   /* MaxRequestWorkers (0 = strategy default) */
+    unsigned max_connections_per_child; /* 0 = never retire */
+    unsigned threads_per_child;     /* ThreadsPerChild 25 */
+    unsigned thread_limit;          /* ThreadLimit 64 */
+    unsigned min_spare_threads;     /* MinSpareThreads 75 */
+    unsigned max_spare_threads;     /* MaxSpareThreads 250 */
+    unsigned async_request_worker_factor; /* AsyncRequestWorkerFactor 2 */
+    int64_t graceful_shutdown_timeout_ms; /* 0 = no bound */
+    int64_t drain_window_ms;        /* DrainWindow 1 s (capped at KeepAliveTimeout) */
+    int handle_signals;             /* HandleSignals On (master only) */
+    int log_level;                  /* LogLevel warn */
+} mpm__settings_t;
+
+struct mpm_config_s {
+    mpm__settings_t s;
+    mpm_request_cb handler;
+    void *handler_data;
+    mpm_init_cb child_init;
+    mpm_exit_cb child_exit;
+    void *child_data;
+    mpm_init_cb thread_init;
+    mpm_exit_cb thread_exit;
+    void *thread_data;
+    mpm_log_cb log_cb;
+    void *log_data;
+    mpm_access_log_cb access_cb;
+    void *access_data;
+    char errmsg[256];
+};
+
+/* Fills *s with every directive's default. */
+void mpm__settings_defaults(mpm__settings_t *s);
+
+/* Checks the directives together (not each alone): MinSpare < MaxSpare,
+ * ThreadsPerChild <= ThreadLimit, at least one listener, ... Returns 0 or
+ * MPM_ECONFIG with the reason in err. */
+int mpm__settings_check(const mpm__settings_t *s, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,197 @@
+/* Serving one connection: read a request head, run the handler, keep alive
+ * or close. Strategy-neutral: prefork children, worker threads and event
+ * pool threads all end up here for the blocking part of a connection. */
+#include "conn.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Lingering close: after an error answer with unread input, keep reading
+ * (and discarding) this long so the client reads our response instead of a
+ * reset caused by data arriving on a closed socket. */
+#define MPM__LINGER_MS 2000
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+void mpm__conn_start_draining(mpm__conn_t *c)
+{
+    const mpm__settings_t *s = &c->srv->cfg.s;
+    int64_t window = min64(s->drain_window_ms, s->keepalive_timeout_ms);
+    if (s->graceful_shutdown_timeout_ms > 0)
+        window = min64(window, s->graceful_shutdown_timeout_ms);
+    c->draining = 1;
+    c->drain_deadline = mpm__now_ms() + window;
+}
+
+static void linger_close(mpm__conn_t *c)
+{
+    mpm__sb_set_state(c->srv->slot, MPM__SB_CLOSING);
+    c->tp->shutdown_write(c);
+    int64_t deadline = mpm__now_ms() + MPM__LINGER_MS;
+    for (;;) {
+        c->in_start = c->in_end = 0;
+        c->pending_len = 0;
+        ssize_t n = mpm__conn_fill(c, deadline);
+        if (n <= 0 && n != MPM_EAGAIN)
+            return;
+    }
+}
+
+void mpm__conn_send_error(mpm__conn_t *c, int status)
+{
+    char buf[512];
+    int len = mpm__h1_format_error(status, buf, sizeof(buf));
+    if (len > 0) {
+        struct iovec iov = {.iov_base = buf, .iov_len = (size_t)len};
+        if (mpm__conn_sendv_all(c, &iov, 1) < 0)
+            return;
+    }
+    linger_close(c);
+}
+
+/* Deadline for the wait before the next request's first byte. */
+static int64_t idle_deadline(const mpm__conn_t *c, int64_t now)
+{
+    const mpm__settings_t *s = &c->srv->cfg.s;
+    int64_t d = now + (c->nrequests ? s->keepalive_timeout_ms : s->request_read_timeout_ms);
+    return c->draining ? min64(d, c->drain_deadline) : d;
+}
+
+/* Handles the end of the input before a complete head. Returns 0 (close). */
+static int head_cut_short(mpm__conn_t *c, ssize_t n, int idle)
+{
+    if (n == MPM_ETIMEDOUT && !idle) {
+        mpm__log(c->srv, MPM_LOG_INFO, "request head timed out");
+        mpm__conn_send_error(c, 408);
+    } else if (n == 0 && !idle && mpm__h1_eof(&c->h1)) {
+        mpm__conn_send_error(c, 400);
+    }
+    return 0;
+}
+
+/* Reads until the engine reports a request head (1) or an error it must
+ * answer (1, ev->type == ERROR); returns 0 when the connection is done. */
+static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
+{
+    int64_t started = mpm__now_ms();
+    int64_t head_deadline = 0;
+    if (!c->draining && mpm__server_stopping(c->srv) == MPM__STOP_GRACEFUL)
+        mpm__conn_start_draining(c);
+    if (c->nrequests)
+        mpm__sb_set_state(c->srv->slot, MPM__SB_KEEPALIVE);
+    for (;;) {
+        mpm__conn_next_event(c, ev);
+        if (ev->type != MPM__H1_NEED_MORE)
+            return 1;
+        int idle = mpm__h1_idle(&c->h1);
+        if (!idle && !head_deadline) {
+            head_deadline = mpm__now_ms() + c->srv->cfg.s.request_read_timeout_ms;
+            mpm__sb_set_state(c->srv->slot, MPM__SB_READING);
+        }
+        int64_t deadline = idle ? idle_deadline(c, started) : head_deadline;
+        ssize_t n = mpm__conn_fill(c, deadline);
+        if (n == MPM_EAGAIN)
+            continue; /* draining began: deadline re-planned above */
+        if (n <= 0)
+            return head_cut_short(c, n, idle);
+    }
+}
+
+static int server_wants_keepalive(const mpm__conn_t *c)
+{
+    const mpm__settings_t *s = &c->srv->cfg.s;
+    if (!s->keepalive || c->draining || mpm__server_stopping(c->srv))
+        return 0;
+    return s->max_keepalive_requests == 0 || c->nrequests < s->max_keepalive_requests;
+}
+
+/* Runs the handler for one request. Returns 1 to keep the connection. */
+static int serve_request(mpm__conn_t *c)
+{
+    mpm_request_t req;
+    c->nrequests++;
+    mpm__request_start(&req, c);
+    req.keepalive = server_wants_keepalive(c);
+    mpm__sb_set_state(c->srv->slot, MPM__SB_WRITING);
+    c->srv->cfg.handler(&req, c->srv->cfg.handler_data);
+    mpm__response_complete(&req);
+    mpm__request_finish(&req);
+    int keep = req.keepalive && !c->broken && !req.body_failed;
+    if (!keep && !c->broken && mpm__request_body_pending(&req))
+        linger_close(c); /* unread body: let the client read our answer */
+    mpm__h1_next(&c->h1);
+    return keep;
+}
+
+static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd)
+{
+    c->srv = srv;
+    c->fd = fd;
+    c->tp = &mpm__transport_tcp;
+    c->in_start = c->in_end = 0;
+    c->pending_body = NULL;
+    c->pending_len = 0;
+    c->nrequests = 0;
+    c->draining = 0;
+    c->drain_deadline = 0;
+    c->broken = 0;
+    memset(&c->resp_headers, 0, sizeof(c->resp_headers));
+    c->remote[0] = c->local[0] = '\0';
+    c->remote_port = c->local_port = -1;
+}
+
+static int engine_init(mpm__conn_t *c)
+{
+    const mpm__settings_t *s = &c->srv->cfg.s;
+    mpm__h1_limits_t lim = {
+        .request_line = s->limit_request_line,
+        .field_size = s->limit_request_field_size,
+        .fields = s->limit_request_fields,
+        .body = s->limit_request_body,
+    };
+    return mpm__h1_init(&c->h1, &lim);
+}
+
+/* Small responses go out in one segment each; without NODELAY the second
+ * write of a streamed response would wait for the client's delayed ACK. */
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+void mpm__conn_serve(mpm_server_t *srv, int fd)
+{
+    mpm__conn_t *c = malloc(sizeof(*c));
+    if (!c) {
+        mpm__log(srv, MPM_LOG_ERROR, "out of memory for a connection");
+        close(fd);
+        return;
+    }
+    conn_init(c, srv, fd);
+    set_nodelay(fd);
+    atomic_fetch_add_explicit(&srv->slot->connections, 1, memory_order_relaxed);
+    if (engine_init(c) == 0) {
+        mpm__h1_event_t ev;
+        while (read_head(c, &ev)) {
+            if (ev.type == MPM__H1_ERROR) {
+                mpm__log(srv, MPM_LOG_INFO, "bad request (%d): %s", ev.status,
+                         ev.why ? ev.why : "");
+                mpm__conn_send_error(c, ev.status);
+                break;
+            }
+            if (!serve_request(c))
+                break;
+        }
+        mpm__h1_free(&c->h1);
+    }
+    mpm__resp_headers_free(&c->resp_headers);
+    close(fd);
+    free(c);
+}

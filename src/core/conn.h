@@ -1,0 +1,104 @@
+/* One client connection and the request being served on it. Private to the
+ * connection layer (conn*.c, request.c, response.c). */
+#ifndef MPM_CORE_CONN_H
+#define MPM_CORE_CONN_H
+
+#include "internal.h"
+
+#include <netinet/in.h>
+
+/* Raw input buffer. Also bounds pipelined bytes held while a request runs. */
+#define MPM__CONN_INBUF 16384
+/* Body bytes discarded after a handler that did not read the whole body,
+ * before we give up keep-alive and close instead. */
+#define MPM__CONN_DISCARD_MAX (256 * 1024)
+
+/* Response headers the handler added, kept in a buffer reused across the
+ * connection's requests so a request costs no allocation. */
+typedef struct mpm__resp_headers {
+    mpm__h1_header_t *list;
+    unsigned n, cap;
+    char *strings;
+    size_t used, size;
+} mpm__resp_headers_t;
+
+struct mpm_request_s {
+    mpm__conn_t *conn;
+    const mpm__h1_head_t *head;
+    int status;
+    mpm__resp_headers_t *headers;
+    int head_sent;            /* the response head went out */
+    int finished;             /* the response is complete */
+    mpm__h1_framing_t framing;
+    int keepalive;            /* decided when the head was sent */
+    int body_done;            /* END seen for the request body */
+    int body_failed;          /* the request body is unusable: close after */
+    int continue_sent;
+    uint64_t body_received;
+    char *whole_body;         /* mpm_request_read_body()'s buffer */
+    int64_t started_ms;
+    uint64_t bytes_sent;
+};
+
+struct mpm__conn {
+    mpm_server_t *srv;
+    int fd;
+    const mpm__transport_t *tp;
+    mpm__h1_t h1;
+    char in[MPM__CONN_INBUF];
+    size_t in_start, in_end;
+    const char *pending_body; /* body bytes the engine reported, not yet handed out */
+    size_t pending_len;
+    unsigned nrequests;
+    int draining;             /* graceful stop seen: answer with close */
+    int64_t drain_deadline;   /* idle connections close at this time */
+    int broken;               /* I/O failed: stop serving */
+    mpm__resp_headers_t resp_headers;
+    char remote[64], local[64];
+    int remote_port, local_port;
+};
+
+/* Outcome of waiting for the socket. */
+enum { MPM__WAIT_READY = 1, MPM__WAIT_TIMEOUT = 0, MPM__WAIT_STOP = -1, MPM__WAIT_DRAIN = 2 };
+
+/* Waits until fd is readable (POLLIN) or writable (POLLOUT), the deadline
+ * (monotonic ms) passes, or a hard stop is requested. Returns
+ * MPM__WAIT_DRAIN once when a graceful stop begins (the connection is then
+ * draining and the caller may shorten its deadline). */
+int mpm__conn_wait(mpm__conn_t *c, short events, int64_t deadline_ms);
+
+/* Enters the drain window of DESIGN §4: the next request is still answered
+ * (with Connection: close) if it arrives before drain_deadline. */
+void mpm__conn_start_draining(mpm__conn_t *c);
+
+/* Reads more bytes into the input buffer, waiting until deadline_ms.
+ * Returns bytes read (> 0), 0 on EOF, MPM_ETIMEDOUT, MPM_EAGAIN when a
+ * graceful stop began (re-plan, then call again), MPM_ECLOSED (hard stop or
+ * I/O error). */
+ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms);
+
+/* Feeds buffered input to the engine; reports the next event (NEED_MORE when
+ * the buffer is exhausted). */
+void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev);
+
+/* Writes every byte of iov, waiting up to Timeout for each step.
+ * Returns 0 or a negative error (the connection is then broken). */
+int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt);
+
+/* Sends a canned error response and closes lingeringly. */
+void mpm__conn_send_error(mpm__conn_t *c, int status);
+
+/* Request lifecycle (request.c). */
+void mpm__request_start(mpm_request_t *req, mpm__conn_t *c);
+void mpm__request_finish(mpm_request_t *req);
+/* Whether body bytes the handler has not read are still to come. */
+int mpm__request_body_pending(const mpm_request_t *req);
+
+/* Response helpers (response.c). Sends the head for a response of the
+ * given content length (-1 = stream). */
+int mpm__response_send_head(mpm_request_t *req, int64_t content_length);
+/* Completes the response if the handler left it open (500 if nothing sent). */
+void mpm__response_complete(mpm_request_t *req);
+void mpm__resp_headers_free(mpm__resp_headers_t *h);
+
+#endif

@@ -1,0 +1,151 @@
+/* Blocking-with-deadline I/O on a non-blocking socket: every wait is a poll()
+ * bounded by a deadline and interruptible by a hard stop, so a slow or silent
+ * client can never hold a thread past its timeout. */
+#include "conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+/* While a graceful stop is in progress the wake pipe stays readable, so it
+ * cannot be polled; re-check the stop state at this interval instead. */
+#define MPM__GRACEFUL_RECHECK_MS 200
+
+static int wait_timeout(int64_t deadline_ms, int capped)
+{
+    int64_t left = deadline_ms - mpm__now_ms();
+    if (left < 0)
+        left = 0;
+    if (capped && left > MPM__GRACEFUL_RECHECK_MS)
+        left = MPM__GRACEFUL_RECHECK_MS;
+    return (int)left;
+}
+
+/* Polls the connection and, while no stop is in progress, the server's wake
+ * fds. Returns poll's result; p[0] is the connection. */
+static int poll_conn(mpm__conn_t *c, short events, int64_t deadline_ms, int stop, struct pollfd *p,
+                     nfds_t *n)
+{
+    mpm_server_t *srv = c->srv;
+    p[0] = (struct pollfd){.fd = c->fd, .events = events};
+    *n = 1;
+    for (unsigned i = 0; stop == MPM__STOP_NONE && i < srv->nwake; i++)
+        p[(*n)++] = (struct pollfd){.fd = srv->wake_fds[i], .events = POLLIN};
+    return poll(p, *n, wait_timeout(deadline_ms, stop != MPM__STOP_NONE));
+}
+
+int mpm__conn_wait(mpm__conn_t *c, short events, int64_t deadline_ms)
+{
+    for (;;) {
+        int stop = mpm__server_stopping(c->srv);
+        if (stop == MPM__STOP_NOW)
+            return MPM__WAIT_STOP;
+        struct pollfd p[3];
+        nfds_t n;
+        int r = poll_conn(c, events, deadline_ms, stop, p, &n);
+        if (r < 0 && errno != EINTR)
+            return MPM__WAIT_STOP;
+        if (r > 0 && p[0].revents)
+            return MPM__WAIT_READY;
+        if (r > 0 && n > 1) {
+            /* A wake fd: the stop state may have changed. A graceful stop
+             * starts this connection's drain window; the caller re-plans. */
+            int now = mpm__server_check_wake(c->srv);
+            if (now == MPM__STOP_GRACEFUL && !c->draining) {
+                mpm__conn_start_draining(c);
+                return MPM__WAIT_DRAIN;
+            }
+            continue;
+        }
+        if (mpm__now_ms() >= deadline_ms)
+            return MPM__WAIT_TIMEOUT;
+    }
+}
+
+static void compact_input(mpm__conn_t *c)
+{
+    if (c->in_start == c->in_end) {
+        c->in_start = c->in_end = 0;
+    } else if (c->in_end == sizeof(c->in) && c->in_start > 0) {
+        memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
+        c->in_end -= c->in_start;
+        c->in_start = 0;
+    }
+}
+
+ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
+{
+    if (c->pending_len == 0)
+        compact_input(c);
+    if (c->in_end == sizeof(c->in))
+        return MPM_ERANGE; /* caller must consume first */
+    for (;;) {
+        ssize_t n = c->tp->recv(c, c->in + c->in_end, sizeof(c->in) - c->in_end);
+        if (n > 0) {
+            c->in_end += (size_t)n;
+            return n;
+        }
+        if (n == 0)
+            return 0;
+        if (n != -EAGAIN) {
+            c->broken = 1;
+            return MPM_ECLOSED;
+        }
+        int w = mpm__conn_wait(c, POLLIN, deadline_ms);
+        if (w == MPM__WAIT_TIMEOUT)
+            return MPM_ETIMEDOUT;
+        if (w == MPM__WAIT_DRAIN)
+            return MPM_EAGAIN;
+        if (w == MPM__WAIT_STOP) {
+            c->broken = 1;
+            return MPM_ECLOSED;
+        }
+    }
+}
+
+void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev)
+{
+    size_t used = mpm__h1_feed(&c->h1, c->in + c->in_start, c->in_end - c->in_start, ev);
+    c->in_start += used;
+}
+
+static void advance_iov(struct iovec **iov, int *iovcnt, size_t n)
+{
+    while (*iovcnt > 0 && n >= (*iov)->iov_len) {
+        n -= (*iov)->iov_len;
+        (*iov)++;
+        (*iovcnt)--;
+    }
+    if (*iovcnt > 0) {
+        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
+        (*iov)->iov_len -= n;
+    }
+}
+
+int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt)
+{
+    if (c->broken)
+        return MPM_ECLOSED;
+    advance_iov(&iov, &iovcnt, 0); /* skips empty entries */
+    while (iovcnt > 0) {
+        ssize_t n = c->tp->sendv(c, iov, iovcnt);
+        if (n >= 0) {
+            advance_iov(&iov, &iovcnt, (size_t)n);
+            continue;
+        }
+        if (n != -EAGAIN) {
+            c->broken = 1;
+            return n == -EPIPE || n == -ECONNRESET ? MPM_ECLOSED : (int)n;
+        }
+        int64_t deadline = mpm__now_ms() + c->srv->cfg.s.timeout_ms;
+        int w = mpm__conn_wait(c, POLLOUT, deadline);
+        if (w == MPM__WAIT_DRAIN)
+            continue;
+        if (w != MPM__WAIT_READY) {
+            c->broken = 1;
+            return w == MPM__WAIT_TIMEOUT ? MPM_ETIMEDOUT : MPM_ECLOSED;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,151 @@
+/* Declarations shared by the core and the strategies. Strategies include
+ * only this header (and what it includes); the core never includes a
+ * strategy's files. */
+#ifndef MPM_CORE_INTERNAL_H
+#define MPM_CORE_INTERNAL_H
+
+#include <mpmlib/mpmlib.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "config.h"
+#include "http1.h"
+#include "scoreboard.h"
+
+/* ---- listeners (listen.c) ---- */
+
+typedef struct mpm__listener {
+    int fd;
+    int owned;          /* 1 if we opened it (and close it), 0 for host fds */
+    int port;           /* bound port, 0 for unix sockets */
+    char name[272];     /* the address as configured, for messages */
+} mpm__listener_t;
+
+/* Opens (socket, SO_REUSEADDR, bind, listen with backlog) every listener of s,
+ * in order, host fds last; every fd is close-on-exec and non-blocking.
+ * On failure closes what it opened and returns -errno / MPM_ECONFIG with
+ * "<address>: <reason>" in err. */
+int mpm__listeners_open(const mpm__settings_t *s, mpm__listener_t *out, unsigned *n, char *err,
+                        size_t errlen);
+void mpm__listeners_close(mpm__listener_t *l, unsigned n);
+
+/* Parses "host:port", "[v6]:port", "*:port", "port", "unix:/path" into a
+ * sockaddr. Returns 0 or MPM_ECONFIG with the reason in err. */
+int mpm__parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *err,
+                    size_t errlen);
+
+/* ---- logging (log.c) ---- */
+
+void mpm__log(const mpm_server_t *srv, mpm_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- time (clock.c) ---- */
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t mpm__now_ms(void);
+
+/* ---- strategies (strategy.c) ---- */
+
+/* How many of a strategy's units (processes or threads) the master keeps,
+ * resolved from the directives and the strategy's defaults. */
+typedef struct mpm__pool_limits {
+    unsigned units_per_child;  /* 1 for prefork, ThreadsPerChild for threaded */
+    unsigned start_children;   /* StartServers */
+    unsigned min_spare_units;  /* MinSpareServers / MinSpareThreads */
+    unsigned max_spare_units;  /* MaxSpareServers / MaxSpareThreads */
+    unsigned max_children;     /* MaxRequestWorkers / units_per_child */
+    unsigned server_limit;     /* scoreboard slots: ServerLimit */
+} mpm__pool_limits_t;
+
+typedef struct mpm__strategy {
+    const char *name;
+    /* Strategy-specific checks of the settings, beyond mpm__settings_check(). */
+    int (*check)(const mpm__settings_t *s, char *err, size_t errlen);
+    /* Resolves the pool sizes the master regulates. */
+    void (*pool_limits)(const mpm__settings_t *s, mpm__pool_limits_t *out);
+    /* Serves in the calling process until stop; listeners are open, the
+     * scoreboard slot is srv->slot. Used in one-process mode and as the body
+     * of each forked child. Returns 0, or a negative code (a sick child). */
+    int (*serve)(mpm_server_t *srv);
+    /* Called (from any thread, or a signal handler) after a stop request was
+     * recorded, to wake what the wake fds cannot. Async-signal-safe; may be
+     * NULL. */
+    void (*wake)(mpm_server_t *srv);
+} mpm__strategy_t;
+
+/* Finds a strategy by name ("" = the best one built). Returns NULL and a
+ * message in err when the name is unknown or that strategy is not built. */
+const mpm__strategy_t *mpm__strategy_find(const char *name, char *err, size_t errlen);
+
+/* ---- server (server.c) ---- */
+
+enum { MPM__SRV_NEW, MPM__SRV_RUNNING, MPM__SRV_DONE };
+enum { MPM__STOP_NONE = 0, MPM__STOP_GRACEFUL = 1, MPM__STOP_NOW = 2 };
+
+struct mpm_server_s {
+    mpm_config_t cfg; /* private copy */
+    const mpm__strategy_t *strategy;
+    mpm__listener_t listeners[MPM__MAX_LISTENERS];
+    unsigned nlisteners;
+    int bound;
+    atomic_int state;
+    atomic_int stop;      /* MPM__STOP_* */
+    atomic_int restart;   /* 0, 1 = restart, 2 = graceful restart (master) */
+    int wake_pipe[2];     /* written by mpm_server_stop(): wakes poll() */
+    /* What serving code polls to notice a stop: the wake pipe, and in a
+     * forked child also its control channel from the master. */
+    int wake_fds[2];
+    unsigned nwake;
+    int ctl_fd;           /* child: read end of the control channel, else -1 */
+    int64_t started_ms;
+    mpm__scoreboard_t *sb;
+    mpm__sb_slot_t *slot; /* this serving process's slot; NULL in the master */
+    char errmsg[256];
+};
+
+/* Records a start-up failure message for mpm_server_errmsg(). */
+void mpm__server_fail(mpm_server_t *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A wake fd was readable: take in what it says (a child reads its master's
+ * commands here). Returns the stop state afterwards. */
+int mpm__server_check_wake(mpm_server_t *srv);
+
+/* Runs as master until stop (master.c). */
+int mpm__master_run(mpm_server_t *srv);
+
+/* The stop state (MPM__STOP_*). */
+static inline int mpm__server_stopping(const mpm_server_t *srv)
+{
+    return atomic_load_explicit(&((mpm_server_t *)srv)->stop, memory_order_acquire);
+}
+
+/* ---- connections (conn.c) ---- */
+
+typedef struct mpm__conn mpm__conn_t;
+
+/* How bytes move on a connection: plain TCP now, TLS later. All calls are
+ * non-blocking and return a count or -errno (-EAGAIN when they would block). */
+typedef struct mpm__transport {
+    const char *name;
+    ssize_t (*recv)(mpm__conn_t *c, void *buf, size_t len);
+    ssize_t (*sendv)(mpm__conn_t *c, const struct iovec *iov, int iovcnt);
+    ssize_t (*sendfile)(mpm__conn_t *c, int fd, off_t *off, size_t len); /* NULL: emulate */
+    void (*shutdown_write)(mpm__conn_t *c);
+} mpm__transport_t;
+
+extern const mpm__transport_t mpm__transport_tcp;
+
+/* Serves one accepted connection to its end on the calling thread: reads
+ * requests, runs the handler, keeps alive, applies every timeout and limit,
+ * closes lingeringly after errors. Takes ownership of fd (closes it). */
+void mpm__conn_serve(mpm_server_t *srv, int fd);
+
+/* The serial loop: accept one connection at a time from the server's
+ * listeners and serve it, until stop (or MaxConnectionsPerChild in a child).
+ * This is prefork's unit of work. Returns 0, or a negative code when the
+ * loop cannot go on (the child is then "sick"). */
+int mpm__serial_loop(mpm_server_t *srv);
+
+#endif

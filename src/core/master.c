@@ -1,0 +1,335 @@
+/* The master: forks children, watches them, keeps the number of idle units
+ * between the spare bounds, and carries out stop / graceful stop / restart /
+ * graceful restart. Strategy-neutral: what a unit is (a process, a thread)
+ * comes from the strategy's pool limits. */
+#include "master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MPM__MAINTENANCE_MS 1000
+#define MPM__MAX_SPAWN_RATE 32
+/* After SIGTERM, children get this long before SIGKILL. */
+#define MPM__KILL_GRACE_MS 3000
+
+/* ---- waiting for events ---- */
+
+static void drain_fd(int fd)
+{
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+/* Signal numbers from the handler become the same requests the API makes. */
+static void take_signals(mpm__master_t *m)
+{
+    unsigned char sigs[32];
+    ssize_t n;
+    while ((n = read(m->sigpipe[0], sigs, sizeof(sigs))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            int sig = sigs[i];
+            if (sig == SIGTERM || sig == SIGINT)
+                mpm_server_stop(m->srv, 0);
+            else if (sig == SIGWINCH)
+                mpm_server_stop(m->srv, 1);
+            else if (sig == SIGHUP)
+                mpm_server_restart(m->srv, 0);
+            else if (sig == SIGUSR1)
+                mpm_server_restart(m->srv, 1);
+        }
+    }
+}
+
+/* Polls the wake pipe, the signal pipe and every child's pidfd until
+ * timeout_ms; reaps children that exited. */
+static void wait_events(mpm__master_t *m, struct pollfd *p, int timeout_ms)
+{
+    unsigned n = 0, lim = m->lim.server_limit;
+    p[n++] = (struct pollfd){.fd = m->srv->wake_pipe[0], .events = POLLIN};
+    p[n++] = (struct pollfd){.fd = m->sigpipe[0], .events = POLLIN};
+    int unpollable = 0;
+    for (unsigned i = 0; i < lim; i++) {
+        int fd = m->kids[i].pid ? m->kids[i].pidfd : -1;
+        unpollable |= m->kids[i].pid && fd < 0;
+        p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+    }
+    if (unpollable && timeout_ms > 100)
+        timeout_ms = 100; /* no pidfd (old kernel): check exits by waitpid */
+    if (poll(p, n, timeout_ms) > 0) {
+        if (p[0].revents)
+            drain_fd(m->srv->wake_pipe[0]);
+        if (p[1].revents)
+            take_signals(m);
+    }
+    for (unsigned i = 0; i < lim; i++)
+        if (m->kids[i].pid && (m->kids[i].pidfd < 0 || p[2 + i].revents))
+            mpm__master_reap(m, i);
+}
+
+/* Waits until every child is gone or the deadline passes (0 = none).
+ * Returns early (0) if a hard stop arrives while waiting gracefully. */
+static int wait_children(mpm__master_t *m, struct pollfd *p, int64_t deadline, int graceful)
+{
+    while (mpm__master_live(m) > 0) {
+        int64_t left = deadline ? deadline - mpm__now_ms() : 1000;
+        if (left <= 0)
+            return 0;
+        wait_events(m, p, left > 1000 ? 1000 : (int)left);
+        if (graceful && mpm__server_stopping(m->srv) == MPM__STOP_NOW)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- stopping and restarting ---- */
+
+static void signal_generation(mpm__master_t *m, int sig, int only_old)
+{
+    for (unsigned i = 0; i < m->lim.server_limit; i++) {
+        mpm__child_t *k = &m->kids[i];
+        if (k->pid && (!only_old || k->generation != m->generation))
+            kill(k->pid, sig);
+    }
+}
+
+/* TERM, then KILL what is left after the grace period; returns when every
+ * targeted child is reaped. */
+static void stop_children_now(mpm__master_t *m, struct pollfd *p, int only_old)
+{
+    signal_generation(m, SIGTERM, only_old);
+    int64_t deadline = mpm__now_ms() + MPM__KILL_GRACE_MS;
+    for (;;) {
+        int left = 0;
+        for (unsigned i = 0; i < m->lim.server_limit; i++)
+            left += m->kids[i].pid && (!only_old || m->kids[i].generation != m->generation);
+        if (!left)
+            return;
+        if (mpm__now_ms() >= deadline) {
+            signal_generation(m, SIGKILL, only_old);
+            deadline = mpm__now_ms() + 60000;
+        }
+        wait_events(m, p, 100);
+    }
+}
+
+static void tell_all(mpm__master_t *m, char cmd)
+{
+    for (unsigned i = 0; i < m->lim.server_limit; i++)
+        if (m->kids[i].pid && (cmd != 'g' || !m->kids[i].retiring))
+            mpm__master_tell(m, i, cmd);
+}
+
+static void stop_gracefully(mpm__master_t *m, struct pollfd *p)
+{
+    mpm__log(m->srv, MPM_LOG_NOTICE, "graceful stop: waiting for %u children",
+             mpm__master_live(m));
+    tell_all(m, 'g');
+    int64_t bound = m->srv->cfg.s.graceful_shutdown_timeout_ms;
+    if (!wait_children(m, p, bound ? mpm__now_ms() + bound : 0, 1))
+        stop_children_now(m, p, 0);
+}
+
+static void spawn_children(mpm__master_t *m, unsigned n);
+
+static void new_generation(mpm__master_t *m)
+{
+    m->generation++;
+    m->gen_ready = 0;
+    m->spawn_rate = 1;
+    atomic_store(&m->srv->sb->generation, m->generation);
+}
+
+static void restart(mpm__master_t *m, struct pollfd *p, int graceful)
+{
+    new_generation(m);
+    mpm__log(m->srv, MPM_LOG_NOTICE, "%srestart: generation %u", graceful ? "graceful " : "",
+             m->generation);
+    if (graceful) {
+        for (unsigned i = 0; i < m->lim.server_limit; i++)
+            if (m->kids[i].pid && m->kids[i].generation != m->generation)
+                mpm__master_tell(m, i, 'g');
+    } else {
+        stop_children_now(m, p, 1);
+    }
+    spawn_children(m, m->lim.start_children);
+}
+
+/* ---- keeping the pool sized ---- */
+
+static int free_slot(const mpm__master_t *m)
+{
+    for (unsigned i = 0; i < m->lim.server_limit; i++)
+        if (!m->kids[i].pid)
+            return (int)i;
+    return -1;
+}
+
+static void spawn_children(mpm__master_t *m, unsigned n)
+{
+    for (unsigned done = 0; done < n; done++) {
+        int slot = free_slot(m);
+        if (slot < 0)
+            return;
+        int rc = mpm__master_spawn(m, (unsigned)slot);
+        if (rc < 0) {
+            mpm__log(m->srv, MPM_LOG_ERROR, "fork: %s; spawning paused", strerror(-rc));
+            m->spawn_blocked_until_ms = mpm__now_ms() + MPM__MAINTENANCE_MS;
+            m->spawn_rate = 1;
+            return;
+        }
+    }
+}
+
+/* The current generation's idle units, clamped to what a child can have
+ * (the scoreboard is child-written), and the idlest fully idle child. */
+typedef struct pool_census {
+    unsigned children, idle_units;
+    int idlest;
+    int64_t idlest_used;
+} pool_census_t;
+
+static void count_child(mpm__master_t *m, unsigned i, pool_census_t *c)
+{
+    mpm__sb_slot_t *sl = &m->srv->sb->slot[i];
+    int state = atomic_load_explicit(&sl->state, memory_order_relaxed);
+    unsigned idle = atomic_load_explicit(&sl->idle, memory_order_relaxed);
+    if (idle > m->lim.units_per_child)
+        idle = m->lim.units_per_child;
+    if (state != MPM__SB_STARTING)
+        m->gen_ready = 1;
+    c->children++;
+    c->idle_units += idle;
+    int64_t used = atomic_load_explicit(&sl->last_used_ms, memory_order_relaxed);
+    if (state == MPM__SB_READY && idle == m->lim.units_per_child &&
+        (c->idlest < 0 || used < c->idlest_used)) {
+        c->idlest = (int)i;
+        c->idlest_used = used;
+    }
+}
+
+static void take_census(mpm__master_t *m, pool_census_t *c)
+{
+    *c = (pool_census_t){.idlest = -1};
+    for (unsigned i = 0; i < m->lim.server_limit; i++) {
+        mpm__child_t *k = &m->kids[i];
+        if (k->pid && !k->retiring && k->generation == m->generation)
+            count_child(m, i, c);
+    }
+}
+
+static void grow_pool(mpm__master_t *m, const pool_census_t *c)
+{
+    if (c->children >= m->lim.max_children) {
+        if (!m->max_workers_logged)
+            mpm__log(m->srv, MPM_LOG_WARN, "server reached MaxRequestWorkers setting, "
+                                           "consider raising it");
+        m->max_workers_logged = 1;
+        return;
+    }
+    if (mpm__now_ms() < m->spawn_blocked_until_ms)
+        return;
+    unsigned upc = m->lim.units_per_child;
+    unsigned need = (m->lim.min_spare_units - c->idle_units + upc - 1) / upc;
+    unsigned room = m->lim.max_children - c->children;
+    unsigned n = need < m->spawn_rate ? need : m->spawn_rate;
+    spawn_children(m, n < room ? n : room);
+    if (m->spawn_rate < MPM__MAX_SPAWN_RATE)
+        m->spawn_rate *= 2;
+}
+
+static void maintain(mpm__master_t *m)
+{
+    pool_census_t c;
+    take_census(m, &c);
+    if (c.idle_units < m->lim.min_spare_units) {
+        grow_pool(m, &c);
+        return;
+    }
+    m->spawn_rate = 1;
+    m->max_workers_logged = 0;
+    if (c.idle_units > m->lim.max_spare_units && c.idlest >= 0)
+        mpm__master_tell(m, (unsigned)c.idlest, 'g');
+}
+
+/* ---- the loop ---- */
+
+static int master_loop(mpm__master_t *m, struct pollfd *p)
+{
+    spawn_children(m, m->lim.start_children);
+    int64_t next = mpm__now_ms() + MPM__MAINTENANCE_MS;
+    for (;;) {
+        int64_t left = next - mpm__now_ms();
+        wait_events(m, p, left > 0 ? (int)left : 0);
+        if (m->fatal) {
+            mpm__server_fail(m->srv, "children cannot start (child init failed); stopping");
+            stop_children_now(m, p, 0);
+            return MPM_ECHILD;
+        }
+        int stop = mpm__server_stopping(m->srv);
+        if (stop == MPM__STOP_NOW) {
+            stop_children_now(m, p, 0);
+            return 0;
+        }
+        if (stop == MPM__STOP_GRACEFUL) {
+            stop_gracefully(m, p);
+            return 0;
+        }
+        int r = atomic_exchange(&m->srv->restart, 0);
+        if (r)
+            restart(m, p, r == 2);
+        if (mpm__now_ms() >= next) {
+            maintain(m);
+            next = mpm__now_ms() + MPM__MAINTENANCE_MS;
+        }
+    }
+}
+
+static int master_setup(mpm__master_t *m, mpm_server_t *srv)
+{
+    m->srv = srv;
+    m->spawn_rate = 1;
+    m->sigpipe[0] = m->sigpipe[1] = -1;
+    srv->strategy->pool_limits(&srv->cfg.s, &m->lim);
+    m->kids = calloc(m->lim.server_limit, sizeof(*m->kids));
+    srv->sb = srv->sb ? srv->sb : mpm__sb_create(m->lim.server_limit);
+    if (!m->kids || !srv->sb || pipe2(m->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        mpm__server_fail(srv, "master set-up: %s", strerror(errno));
+        return -errno;
+    }
+    for (unsigned i = 0; i < m->lim.server_limit; i++)
+        m->kids[i].pidfd = m->kids[i].ctl = -1;
+    if (srv->cfg.s.handle_signals)
+        return mpm__master_signals_install(m);
+    return 0;
+}
+
+static void master_teardown(mpm__master_t *m)
+{
+    mpm__master_signals_restore(m);
+    if (m->sigpipe[0] >= 0) {
+        close(m->sigpipe[0]);
+        close(m->sigpipe[1]);
+    }
+    free(m->kids);
+}
+
+int mpm__master_run(mpm_server_t *srv)
+{
+    mpm__master_t m = {0};
+    int rc = master_setup(&m, srv);
+    struct pollfd *p = rc == 0 ? calloc(m.lim.server_limit + 2, sizeof(*p)) : NULL;
+    if (rc == 0 && !p)
+        rc = MPM_ENOMEM;
+    if (rc == 0)
+        rc = master_loop(&m, p);
+    free(p);
+    master_teardown(&m);
+    return rc;
+}

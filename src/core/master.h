@@ -1,0 +1,58 @@
+/* The master process: private state shared by master*.c and child.c. */
+#ifndef MPM_CORE_MASTER_H
+#define MPM_CORE_MASTER_H
+
+#include "internal.h"
+
+#include <sys/types.h>
+
+/* Exit statuses a child reports (DESIGN: normal / sick / fatal). */
+enum {
+    MPM__EXIT_NORMAL = 0,
+    MPM__EXIT_SICK = 3,  /* could not go on; the master throttles spawning */
+    MPM__EXIT_FATAL = 15 /* could not start at all (child init hook failed) */
+};
+
+/* What the master knows of one child: private memory, never the
+ * scoreboard. Index = scoreboard slot. */
+typedef struct mpm__child {
+    pid_t pid;       /* 0: slot free */
+    int pidfd;       /* pollable: readable when the child exits */
+    int ctl;         /* write end of the child's control channel */
+    unsigned generation;
+    int retiring;    /* told to finish and exit */
+} mpm__child_t;
+
+typedef struct mpm__master {
+    mpm_server_t *srv;
+    mpm__pool_limits_t lim;
+    mpm__child_t *kids;      /* lim.server_limit entries */
+    unsigned generation;
+    unsigned spawn_rate;     /* children per maintenance pass: 1, 2, 4 ... 32 */
+    int64_t next_maintenance_ms;
+    int64_t spawn_blocked_until_ms; /* after fork failure or sick children */
+    int max_workers_logged;
+    int fatal;               /* a child of this generation could not start */
+    int gen_ready;           /* a child of this generation reached READY */
+    int sigpipe[2];          /* signal handler -> master loop */
+    int signals_installed;
+} mpm__master_t;
+
+/* Signals (master_signals.c): install TERM/INT/HUP/USR1/WINCH handlers that
+ * write the signal number to m->sigpipe; restore the host's on exit. */
+int mpm__master_signals_install(mpm__master_t *m);
+void mpm__master_signals_restore(mpm__master_t *m);
+
+/* Forks a child into slot i (master_spawn.c). Returns 0 or -errno. */
+int mpm__master_spawn(mpm__master_t *m, unsigned i);
+/* Sends a control command ('g' graceful, 's' stop) to child i. */
+void mpm__master_tell(mpm__master_t *m, unsigned i, char cmd);
+/* Reaps child i if it exited (non-blocking); returns 1 if reaped. */
+int mpm__master_reap(mpm__master_t *m, unsigned i);
+/* Number of live children. */
+unsigned mpm__master_live(const mpm__master_t *m);
+
+/* The body of a forked child; never returns (child.c). */
+_Noreturn void mpm__child_main(mpm__master_t *m, unsigned slot, int ctl_fd);
+
+#endif

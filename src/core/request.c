@@ -1,0 +1,321 @@
+/* The request as the handler sees it: accessors and the request body. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+void mpm__request_start(mpm_request_t *req, mpm__conn_t *c)
+{
+    memset(req, 0, sizeof(*req));
+    req->conn = c;
+    req->head = mpm__h1_head(&c->h1);
+    req->status = 200;
+    req->headers = &c->resp_headers;
+    req->headers->n = 0;
+    req->headers->used = 0;
+    req->started_ms = mpm__now_ms();
+}
+
+const char *mpm_request_method(const mpm_request_t *req)
+{
+    return req->head->method;
+}
+
+const char *mpm_request_target(const mpm_request_t *req)
+{
+    return req->head->target;
+}
+
+const char *mpm_request_path(const mpm_request_t *req)
+{
+    return req->head->path;
+}
+
+const char *mpm_request_query(const mpm_request_t *req)
+{
+    return req->head->query;
+}
+
+int mpm_request_version(const mpm_request_t *req)
+{
+    return req->head->version;
+}
+
+const char *mpm_request_header(const mpm_request_t *req, const char *name)
+{
+    for (unsigned i = 0; i < req->head->nheaders; i++)
+        if (strcasecmp(req->head->headers[i].name, name) == 0)
+            return req->head->headers[i].value;
+    return NULL;
+}
+
+size_t mpm_request_header_count(const mpm_request_t *req)
+{
+    return req->head->nheaders;
+}
+
+int mpm_request_header_at(const mpm_request_t *req, size_t i, const char **name, const char **value)
+{
+    if (i >= req->head->nheaders)
+        return MPM_EINVAL;
+    if (name)
+        *name = req->head->headers[i].name;
+    if (value)
+        *value = req->head->headers[i].value;
+    return 0;
+}
+
+int64_t mpm_request_content_length(const mpm_request_t *req)
+{
+    return req->head->chunked ? -1 : req->head->content_length;
+}
+
+int mpm_request_server_draining(const mpm_request_t *req)
+{
+    return mpm__server_stopping(req->conn->srv) != MPM__STOP_NONE;
+}
+
+mpm_server_t *mpm_request_server(const mpm_request_t *req)
+{
+    return req->conn->srv;
+}
+
+/* ---- addresses, resolved on first use: most handlers never ask ---- */
+
+static int format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)len);
+        return ntohs(in->sin_port);
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)len);
+        return ntohs(in6->sin6_port);
+    }
+    snprintf(out, len, "unix");
+    return 0;
+}
+
+static void resolve_addrs(mpm__conn_t *c)
+{
+    if (c->remote_port >= 0)
+        return;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+        ss.ss_family = AF_UNIX;
+    c->remote_port = format_addr(&ss, c->remote, sizeof(c->remote));
+    sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+        ss.ss_family = AF_UNIX;
+    c->local_port = format_addr(&ss, c->local, sizeof(c->local));
+}
+
+const char *mpm_request_remote_addr(const mpm_request_t *req)
+{
+    resolve_addrs(req->conn);
+    return req->conn->remote;
+}
+
+int mpm_request_remote_port(const mpm_request_t *req)
+{
+    resolve_addrs(req->conn);
+    return req->conn->remote_port;
+}
+
+const char *mpm_request_local_addr(const mpm_request_t *req)
+{
+    resolve_addrs(req->conn);
+    return req->conn->local;
+}
+
+int mpm_request_local_port(const mpm_request_t *req)
+{
+    resolve_addrs(req->conn);
+    return req->conn->local_port;
+}
+
+/* ---- request body ---- */
+
+int mpm__request_body_pending(const mpm_request_t *req)
+{
+    if (req->body_done)
+        return 0;
+    return req->head->chunked || (uint64_t)req->head->content_length > req->body_received ||
+           req->conn->pending_len > 0;
+}
+
+/* The body cannot be read further: answer with `status` if the handler has
+ * not started a response, and stop using the connection. */
+static int body_error(mpm_request_t *req, int status, int err)
+{
+    req->body_failed = 1;
+    if (!req->head_sent) {
+        req->status = status;
+        mpm__conn_send_error(req->conn, status);
+        req->head_sent = req->finished = 1;
+    }
+    req->conn->broken = 1;
+    return err;
+}
+
+static int body_status_error(mpm_request_t *req, int status)
+{
+    if (status == 413)
+        return body_error(req, 413, MPM_ETOOLARGE);
+    return body_error(req, status, MPM_EPROTO);
+}
+
+static void send_continue(mpm_request_t *req)
+{
+    if (req->continue_sent || req->head_sent || !req->head->expect_continue ||
+        !mpm__request_body_pending(req))
+        return;
+    req->continue_sent = 1;
+    struct iovec iov = {.iov_base = MPM__H1_CONTINUE, .iov_len = sizeof(MPM__H1_CONTINUE) - 1};
+    (void)mpm__conn_sendv_all(req->conn, &iov, 1);
+}
+
+/* Makes body bytes available in conn->pending_body. Returns their count,
+ * 0 at the end of the body, or an error. */
+static ssize_t body_fetch(mpm_request_t *req)
+{
+    mpm__conn_t *c = req->conn;
+    while (c->pending_len == 0 && !req->body_done) {
+        if (req->body_failed || c->broken)
+            return MPM_ECLOSED;
+        mpm__h1_event_t ev;
+        mpm__conn_next_event(c, &ev);
+        if (ev.type == MPM__H1_BODY) {
+            c->pending_body = ev.data;
+            c->pending_len = ev.len;
+            req->body_received += ev.len;
+        } else if (ev.type == MPM__H1_END) {
+            req->body_done = 1;
+        } else if (ev.type == MPM__H1_ERROR) {
+            return body_status_error(req, ev.status);
+        } else {
+            ssize_t n = mpm__conn_fill(c, mpm__now_ms() + c->srv->cfg.s.body_read_timeout_ms);
+            if (n == MPM_ETIMEDOUT)
+                return body_error(req, 408, MPM_ETIMEDOUT);
+            if (n == 0 || n == MPM_ECLOSED)
+                return body_error(req, 400, MPM_ECLOSED);
+        }
+    }
+    return (ssize_t)c->pending_len;
+}
+
+ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len)
+{
+    if (len == 0)
+        return 0;
+    send_continue(req);
+    ssize_t avail = body_fetch(req);
+    if (avail <= 0)
+        return avail;
+    mpm__conn_t *c = req->conn;
+    size_t n = (size_t)avail < len ? (size_t)avail : len;
+    memcpy(buf, c->pending_body, n);
+    c->pending_body += n;
+    c->pending_len -= n;
+    return (ssize_t)n;
+}
+
+static int body_too_large(mpm_request_t *req)
+{
+    return body_error(req, 413, MPM_ETOOLARGE);
+}
+
+int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, size_t *len)
+{
+    if (!body || !len)
+        return MPM_EINVAL;
+    if (max == 0)
+        max = (size_t)req->conn->srv->cfg.s.limit_request_body;
+    if (max == 0)
+        max = SIZE_MAX - 1;
+    if (req->head->content_length > 0 && (uint64_t)req->head->content_length > max)
+        return body_too_large(req);
+    size_t cap = req->head->content_length > 0 ? (size_t)req->head->content_length : 4096;
+    size_t used = 0;
+    free(req->whole_body);
+    req->whole_body = malloc(cap + 1);
+    if (!req->whole_body)
+        return MPM_ENOMEM;
+    for (;;) {
+        if (used == cap) {
+            if (cap >= max)
+                return body_too_large(req);
+            size_t ncap = cap * 2 < max ? cap * 2 : max;
+            char *p = realloc(req->whole_body, ncap + 1);
+            if (!p)
+                return MPM_ENOMEM;
+            req->whole_body = p;
+            cap = ncap;
+        }
+        ssize_t n = mpm_request_read(req, req->whole_body + used, cap - used);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    req->whole_body[used] = '\0';
+    *body = req->whole_body;
+    *len = used;
+    return 0;
+}
+
+/* Reads and drops what the handler left of the body, so the connection can
+ * carry the next request. */
+static void discard_body(mpm_request_t *req)
+{
+    mpm__conn_t *c = req->conn;
+    while (!req->body_done && !req->body_failed && !c->broken) {
+        if (req->body_received > MPM__CONN_DISCARD_MAX) {
+            req->body_failed = 1;
+            return;
+        }
+        if (body_fetch(req) < 0)
+            return;
+        c->pending_len = 0;
+    }
+}
+
+static void access_log(mpm_request_t *req)
+{
+    mpm_server_t *srv = req->conn->srv;
+    if (!srv->cfg.access_cb)
+        return;
+    mpm_access_entry_t e = {
+        .size = sizeof(e),
+        .remote_addr = mpm_request_remote_addr(req),
+        .method = req->head->method,
+        .target = req->head->target,
+        .version = req->head->version,
+        .status = req->status,
+        .bytes_sent = req->bytes_sent,
+        .duration_us = (uint64_t)(mpm__now_ms() - req->started_ms) * 1000u,
+    };
+    srv->cfg.access_cb(&e, srv->cfg.access_data);
+}
+
+void mpm__request_finish(mpm_request_t *req)
+{
+    if (req->keepalive)
+        discard_body(req);
+    mpm__sb_slot_t *slot = req->conn->srv->slot;
+    atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
+    atomic_store_explicit(&slot->last_used_ms, mpm__now_ms(), memory_order_relaxed);
+    access_log(req);
+    free(req->whole_body);
+    req->whole_body = NULL;
+}

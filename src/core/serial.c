@@ -1,0 +1,143 @@
+/* The serial loop: one connection at a time on the calling thread.
+ *
+ * Accept without a thundering herd: every prefork child waits on the same
+ * listeners. Each child has its own epoll set with the listeners registered
+ * EPOLLEXCLUSIVE, so a new connection wakes one waiting child rather than
+ * all of them, and this works the same for one listener or several, with no
+ * accept mutex to hand around (and none left held by a child that died).
+ * A child that wakes and loses the race to accept gets EAGAIN and waits
+ * again. */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* On fd exhaustion, stop accepting for a while instead of spinning on a
+ * listener that stays readable; the wait grows up to the cap. */
+#define MPM__ACCEPT_BACKOFF_MIN_MS 10
+#define MPM__ACCEPT_BACKOFF_MAX_MS 1000
+
+static int accept_failure_is_transient(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED ||
+           err == EPROTO || err == EPERM;
+}
+
+static int accept_failure_is_exhaustion(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* Waits on the wake fds only, for backoff_ms. */
+static void accept_backoff(mpm_server_t *srv, int backoff_ms)
+{
+    struct pollfd p[2];
+    for (unsigned i = 0; i < srv->nwake; i++)
+        p[i] = (struct pollfd){.fd = srv->wake_fds[i], .events = POLLIN};
+    if (poll(p, srv->nwake, backoff_ms) > 0)
+        mpm__server_check_wake(srv);
+}
+
+/* Accepts one connection from fd. Returns the new fd, or -1 (nothing to
+ * serve now; *backoff_ms is raised on exhaustion). */
+static int accept_one(mpm_server_t *srv, int fd, int *backoff_ms)
+{
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c >= 0) {
+        *backoff_ms = 0;
+        return c;
+    }
+    int err = errno;
+    if (accept_failure_is_exhaustion(err)) {
+        int b = *backoff_ms ? *backoff_ms * 2 : MPM__ACCEPT_BACKOFF_MIN_MS;
+        *backoff_ms = b > MPM__ACCEPT_BACKOFF_MAX_MS ? MPM__ACCEPT_BACKOFF_MAX_MS : b;
+        mpm__log(srv, MPM_LOG_WARN, "accept: %s; pausing accepts for %d ms", strerror(err),
+                 *backoff_ms);
+    } else if (!accept_failure_is_transient(err)) {
+        mpm__log(srv, MPM_LOG_ERROR, "accept: %s", strerror(err));
+    }
+    return -1;
+}
+
+static void set_idle(mpm__sb_slot_t *slot, int idle)
+{
+    atomic_store_explicit(&slot->idle, idle ? 1u : 0u, memory_order_relaxed);
+    atomic_store_explicit(&slot->busy, idle ? 0u : 1u, memory_order_relaxed);
+    mpm__sb_set_state(slot, idle ? MPM__SB_READY : MPM__SB_READING);
+}
+
+/* Registers listeners (exclusive wake-ups) and wake fds (every waiter). A
+ * listener's epoll data is its index; wake fds are tagged past the end. */
+static int make_epoll(mpm_server_t *srv)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    for (unsigned i = 0; i < srv->nlisteners + srv->nwake; i++) {
+        int is_listener = i < srv->nlisteners;
+        struct epoll_event ev = {.events = EPOLLIN | (is_listener ? EPOLLEXCLUSIVE : 0),
+                                 .data.u32 = i};
+        int fd = is_listener ? srv->listeners[i].fd : srv->wake_fds[i - srv->nlisteners];
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            int err = -errno;
+            close(ep);
+            return err;
+        }
+    }
+    return ep;
+}
+
+static int child_is_spent(const mpm_server_t *srv, unsigned served)
+{
+    unsigned max = srv->cfg.s.max_connections_per_child;
+    return max && served >= max;
+}
+
+/* Handles one epoll event. Returns 1 if a connection was served. */
+static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *backoff_ms)
+{
+    if (ev->data.u32 >= srv->nlisteners) {
+        mpm__server_check_wake(srv);
+        return 0;
+    }
+    int fd = accept_one(srv, srv->listeners[ev->data.u32].fd, backoff_ms);
+    if (fd < 0)
+        return 0;
+    set_idle(srv->slot, 0);
+    mpm__conn_serve(srv, fd);
+    set_idle(srv->slot, 1);
+    return 1;
+}
+
+int mpm__serial_loop(mpm_server_t *srv)
+{
+    int ep = make_epoll(srv);
+    if (ep < 0) {
+        mpm__log(srv, MPM_LOG_ERROR, "epoll: %s", strerror(-ep));
+        return ep;
+    }
+    int backoff_ms = 0, rc = 0;
+    unsigned served = 0;
+    set_idle(srv->slot, 1);
+    while (!mpm__server_stopping(srv) && !child_is_spent(srv, served)) {
+        if (backoff_ms)
+            accept_backoff(srv, backoff_ms);
+        struct epoll_event evs[MPM__MAX_LISTENERS + 2];
+        int n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), -1);
+        if (n < 0 && errno != EINTR) {
+            rc = -errno;
+            mpm__log(srv, MPM_LOG_ERROR, "epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n && !mpm__server_stopping(srv) && !child_is_spent(srv, served); i++)
+            served += (unsigned)handle_ready(srv, &evs[i], &backoff_ms);
+    }
+    atomic_store(&srv->slot->idle, 0u);
+    mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
+    close(ep);
+    return rc;
+}

@@ -1,0 +1,282 @@
+/* The server object: creation from a config snapshot, bind, run, stop. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void mpm__server_fail(mpm_server_t *srv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(srv->errmsg, sizeof(srv->errmsg), fmt, ap);
+    va_end(ap);
+    mpm__log(srv, MPM_LOG_ERROR, "%s", srv->errmsg);
+}
+
+static int config_fail(const mpm_config_t *cfg, const char *msg)
+{
+    snprintf(((mpm_config_t *)cfg)->errmsg, sizeof(cfg->errmsg), "%s", msg);
+    return MPM_ECONFIG;
+}
+
+/* Whole-config checks; the message lands in cfg's errmsg, as for a bad
+ * directive, so the host reads one place for configuration errors. */
+static int check_config(const mpm_config_t *cfg, const mpm__strategy_t **strategy)
+{
+    char err[256] = "";
+    if (!cfg->handler)
+        return config_fail(cfg, "no request handler: call mpm_config_set_handler()");
+    if (mpm__settings_check(&cfg->s, err, sizeof(err)) < 0)
+        return config_fail(cfg, err);
+    *strategy = mpm__strategy_find(cfg->s.mpm, err, sizeof(err));
+    if (!*strategy) {
+        config_fail(cfg, err);
+        return strstr(err, "not available") ? MPM_ENOTSUP : MPM_ECONFIG;
+    }
+    if ((*strategy)->check(&cfg->s, err, sizeof(err)) < 0)
+        return config_fail(cfg, err);
+    return 0;
+}
+
+int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out)
+{
+    if (!cfg || !out)
+        return MPM_EINVAL;
+    *out = NULL;
+    const mpm__strategy_t *strategy;
+    int rc = check_config(cfg, &strategy);
+    if (rc < 0)
+        return rc;
+    mpm_server_t *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return MPM_ENOMEM;
+    srv->cfg = *cfg;
+    srv->strategy = strategy;
+    if (pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rc = -errno;
+        free(srv);
+        return rc;
+    }
+    srv->wake_fds[0] = srv->wake_pipe[0];
+    srv->nwake = 1;
+    srv->ctl_fd = -1;
+    atomic_init(&srv->state, MPM__SRV_NEW);
+    atomic_init(&srv->stop, MPM__STOP_NONE);
+    atomic_init(&srv->restart, 0);
+    *out = srv;
+    return 0;
+}
+
+void mpm_server_free(mpm_server_t *srv)
+{
+    if (!srv)
+        return;
+    if (srv->bound)
+        mpm__listeners_close(srv->listeners, srv->nlisteners);
+    close(srv->wake_pipe[0]);
+    close(srv->wake_pipe[1]);
+    mpm__sb_destroy(srv->sb);
+    free(srv);
+}
+
+int mpm_server_bind(mpm_server_t *srv)
+{
+    if (!srv)
+        return MPM_EINVAL;
+    if (srv->bound || atomic_load(&srv->state) != MPM__SRV_NEW)
+        return MPM_ESTATE;
+    char err[256] = "";
+    int rc = mpm__listeners_open(&srv->cfg.s, srv->listeners, &srv->nlisteners, err, sizeof(err));
+    if (rc < 0) {
+        mpm__server_fail(srv, "%s", err);
+        return rc;
+    }
+    srv->bound = 1;
+    return 0;
+}
+
+int mpm_server_port(const mpm_server_t *srv, size_t i)
+{
+    if (!srv)
+        return MPM_EINVAL;
+    if (!srv->bound)
+        return MPM_ESTATE;
+    if (i >= srv->nlisteners)
+        return MPM_EINVAL;
+    return srv->listeners[i].port;
+}
+
+const char *mpm_server_errmsg(const mpm_server_t *srv)
+{
+    return srv ? srv->errmsg : "";
+}
+
+/* One-process mode: the calling process serves, with the child hooks run
+ * around it as they would be in a forked child. */
+static int run_one_process(mpm_server_t *srv)
+{
+    const mpm_config_t *cfg = &srv->cfg;
+    srv->sb = mpm__sb_create(1);
+    if (!srv->sb) {
+        mpm__server_fail(srv, "scoreboard: %s", strerror(errno));
+        return -errno;
+    }
+    srv->slot = &srv->sb->slot[0];
+    mpm__sb_slot_init(srv->slot, 0);
+    atomic_store(&srv->slot->pid, (int)getpid());
+    if (cfg->child_init && cfg->child_init(cfg->child_data) != 0) {
+        mpm__server_fail(srv, "child init hook failed");
+        return MPM_ECHILD;
+    }
+    int rc = 0;
+    if (cfg->thread_init && cfg->thread_init(cfg->thread_data) != 0) {
+        mpm__server_fail(srv, "thread init hook failed");
+        rc = MPM_ECHILD;
+    } else {
+        rc = srv->strategy->serve(srv);
+        if (cfg->thread_exit)
+            cfg->thread_exit(cfg->thread_data);
+    }
+    if (cfg->child_exit)
+        cfg->child_exit(cfg->child_data);
+    mpm__sb_set_state(srv->slot, MPM__SB_DEAD);
+    return rc;
+}
+
+static int run_serving(mpm_server_t *srv)
+{
+    if (!srv->bound) {
+        int rc = mpm_server_bind(srv);
+        if (rc < 0)
+            return rc;
+    }
+    srv->started_ms = mpm__now_ms();
+    if (srv->cfg.s.one_process)
+        return run_one_process(srv);
+    return mpm__master_run(srv);
+}
+
+int mpm_server_run(mpm_server_t *srv)
+{
+    if (!srv)
+        return MPM_EINVAL;
+    int expected = MPM__SRV_NEW;
+    if (!atomic_compare_exchange_strong(&srv->state, &expected, MPM__SRV_RUNNING))
+        return MPM_ESTATE;
+    srv->errmsg[0] = '\0';
+    int rc = 0;
+    if (!mpm__server_stopping(srv))
+        rc = run_serving(srv);
+    atomic_store(&srv->state, MPM__SRV_DONE);
+    return rc;
+}
+
+/* Async-signal-safe: atomics and write(2) only, errno preserved. */
+int mpm_server_stop(mpm_server_t *srv, int graceful)
+{
+    if (!srv)
+        return MPM_EINVAL;
+    int want = graceful ? MPM__STOP_GRACEFUL : MPM__STOP_NOW;
+    int cur = atomic_load(&srv->stop);
+    while (cur < want && !atomic_compare_exchange_weak(&srv->stop, &cur, want))
+        ;
+    int saved = errno;
+    (void)!write(srv->wake_pipe[1], "x", 1);
+    if (srv->strategy->wake)
+        srv->strategy->wake(srv);
+    errno = saved;
+    return 0;
+}
+
+int mpm_server_restart(mpm_server_t *srv, int graceful)
+{
+    if (!srv)
+        return MPM_EINVAL;
+    if (srv->cfg.s.one_process)
+        return MPM_ENOTSUP;
+    int saved = errno;
+    atomic_store(&srv->restart, graceful ? 2 : 1);
+    (void)!write(srv->wake_pipe[1], "r", 1);
+    errno = saved;
+    return 0;
+}
+
+/* Commands from the master: 'g' graceful stop, 's' stop now; end of file
+ * means the master is gone, which is a graceful stop too. */
+int mpm__server_check_wake(mpm_server_t *srv)
+{
+    if (srv->ctl_fd >= 0) {
+        char cmd[16];
+        ssize_t n = read(srv->ctl_fd, cmd, sizeof(cmd));
+        if (n == 0)
+            mpm_server_stop(srv, 1);
+        for (ssize_t i = 0; i < n; i++)
+            mpm_server_stop(srv, cmd[i] != 'g');
+    }
+    return mpm__server_stopping(srv);
+}
+
+static void add_slot(mpm_stats_t *st, mpm__sb_slot_t *sl)
+{
+    if (atomic_load_explicit(&sl->state, memory_order_relaxed) == MPM__SB_DEAD)
+        return;
+    st->processes++;
+    st->busy_workers += atomic_load_explicit(&sl->busy, memory_order_relaxed);
+    st->idle_workers += atomic_load_explicit(&sl->idle, memory_order_relaxed);
+    st->parked_connections += atomic_load_explicit(&sl->parked, memory_order_relaxed);
+    st->connections_served += atomic_load_explicit(&sl->connections, memory_order_relaxed);
+    st->requests_served += atomic_load_explicit(&sl->requests, memory_order_relaxed);
+}
+
+int mpm_server_stats(const mpm_server_t *srv, mpm_stats_t *st)
+{
+    if (!srv || !st || st->size < offsetof(mpm_stats_t, generation))
+        return MPM_EINVAL;
+    mpm_stats_t s = {0};
+    s.size = st->size < sizeof(s) ? st->size : sizeof(s);
+    s.strategy = srv->strategy->name;
+    mpm__scoreboard_t *sb = srv->sb;
+    if (sb) {
+        s.generation = atomic_load(&sb->generation);
+        s.slots = sb->nslots;
+        s.connections_served = atomic_load(&sb->retired_connections);
+        s.requests_served = atomic_load(&sb->retired_requests);
+        for (unsigned i = 0; i < sb->nslots; i++)
+            add_slot(&s, &sb->slot[i]);
+    }
+    s.uptime_ms = srv->started_ms ? (uint64_t)(mpm__now_ms() - srv->started_ms) : 0;
+    memcpy(st, &s, s.size);
+    return 0;
+}
+
+int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_t *out)
+{
+    if (!srv || !out || out->size < offsetof(mpm_child_stats_t, pid))
+        return MPM_EINVAL;
+    if (!srv->sb || i >= srv->sb->nslots)
+        return MPM_ERANGE;
+    mpm__sb_slot_t *sl = &srv->sb->slot[i];
+    int state = atomic_load(&sl->state);
+    if (state == MPM__SB_DEAD)
+        return MPM_ENOENT;
+    int64_t last = atomic_load(&sl->last_used_ms);
+    mpm_child_stats_t c = {
+        .size = out->size < sizeof(c) ? out->size : sizeof(c),
+        .pid = atomic_load(&sl->pid),
+        .generation = atomic_load(&sl->generation),
+        .state = mpm__sb_state_name(state),
+        .busy_workers = atomic_load(&sl->busy),
+        .idle_workers = atomic_load(&sl->idle),
+        .parked_connections = atomic_load(&sl->parked),
+        .connections_served = atomic_load(&sl->connections),
+        .requests_served = atomic_load(&sl->requests),
+        .idle_ms = last ? (uint64_t)(mpm__now_ms() - last) : 0,
+    };
+    memcpy(out, &c, c.size);
+    return 0;
+}

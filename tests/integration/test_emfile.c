@@ -1,0 +1,199 @@
+/* DESIGN §4, "fd exhaustion (EMFILE) on accept: back off and keep serving;
+ * never spin". A server runs in a forked child whose fd limit leaves no room
+ * for an accepted socket; the test checks that it logs the exhaustion, burns
+ * little CPU while exhausted, and serves the waiting client as soon as the
+ * limit is raised from outside (prlimit). */
+#include <mpmlib/mpmlib.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+static int log_fd = -1;
+
+static void child_log(mpm_log_level_t level, const char *msg, void *data)
+{
+    char line[512];
+    int n = snprintf(line, sizeof(line), "%s\n", msg);
+    if (n > 0)
+        (void)!write(log_fd, line, (size_t)n);
+}
+
+static void hello(mpm_request_t *req, void *data)
+{
+    mpm_response_send(req, "Hello, World!", 13);
+}
+
+/* Lowest free descriptor number: an rlimit equal to it makes the next
+ * accept() fail with EMFILE. */
+static int lowest_free_fd(void)
+{
+    int fd = dup(0);
+    if (fd >= 0)
+        close(fd);
+    return fd;
+}
+
+static void run_child(int port_fd)
+{
+    mpm_config_t *cfg;
+    mpm_server_t *srv;
+    if (mpm_config_new(&cfg) || mpm_config_set(cfg, "Listen", "127.0.0.1:0") ||
+        mpm_config_set(cfg, "OneProcess", "On") || mpm_config_set(cfg, "LogLevel", "warn") ||
+        mpm_config_set_handler(cfg, hello, NULL) || mpm_config_set_log_cb(cfg, child_log, NULL) ||
+        mpm_server_new(cfg, &srv) || mpm_server_bind(srv))
+        _exit(3);
+    mpm_config_free(cfg);
+    int port = mpm_server_port(srv, 0);
+    (void)!write(port_fd, &port, sizeof(port));
+    close(port_fd);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        _exit(4);
+    rl.rlim_cur = (rlim_t)lowest_free_fd();
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        _exit(5);
+    _exit(mpm_server_run(srv) == 0 ? 0 : 6);
+}
+
+/* Reads the child's log until a line contains `needle` or timeout_ms passes. */
+static int wait_for_log(int fd, const char *needle, int timeout_ms)
+{
+    char buf[4096];
+    size_t used = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        int left = timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return 0;
+        ssize_t n = read(fd, buf + used, sizeof(buf) - 1 - used);
+        if (n <= 0)
+            return 0;
+        used += (size_t)n;
+        buf[used] = '\0';
+        if (strstr(buf, needle))
+            return 1;
+        if (used > sizeof(buf) / 2) { /* keep the tail only */
+            memmove(buf, buf + used - 256, 256);
+            used = 256;
+        }
+    }
+}
+
+/* utime + stime of pid, in clock ticks. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
+        return -1;
+    return ut + st;
+}
+
+static int connect_port(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 20};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static void stop_child(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+static void test_emfile_backs_off_and_recovers(void **state)
+{
+    int port_pipe[2], log_pipe[2];
+    assert_int_equal(pipe(port_pipe), 0);
+    assert_int_equal(pipe(log_pipe), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(port_pipe[0]);
+        close(log_pipe[0]);
+        log_fd = log_pipe[1];
+        run_child(port_pipe[1]);
+    }
+    close(port_pipe[1]);
+    close(log_pipe[1]);
+    int port = 0;
+    assert_int_equal(read(port_pipe[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+    close(port_pipe[0]);
+
+    int fd = connect_port(port);
+    assert_true(fd >= 0);
+    const char req[] = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+
+    int exhausted = wait_for_log(log_pipe[0], "Too many open files", 20000);
+    if (!exhausted)
+        stop_child(pid);
+    assert_true(exhausted);
+
+    /* While exhausted, the child must sleep, not spin: over two seconds a
+     * spinning accept loop would use ~200 ticks; allow 40. */
+    long before = cpu_ticks(pid);
+    struct timespec two = {.tv_sec = 2};
+    nanosleep(&two, NULL);
+    long used = cpu_ticks(pid) - before;
+    struct rlimit rl = {.rlim_cur = 1024, .rlim_max = RLIM_INFINITY};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max < 1024 ? rl.rlim_max : 1024;
+    int raised = prlimit(pid, RLIMIT_NOFILE, &rl, NULL);
+
+    char buf[1024];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_WAITALL);
+    close(fd);
+    close(log_pipe[0]);
+    stop_child(pid);
+    assert_true(before >= 0);
+    assert_true(used < 40);
+    assert_int_equal(raised, 0);
+    assert_true(n > 0);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strstr(buf, "Hello, World!"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_emfile_backs_off_and_recovers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
