@@ -98,6 +98,7 @@ _Noreturn void mpm__child_main(mpm__master_t *m, unsigned slot, int ctl_fd)
     if (take_wake_fds(srv, ctl_fd) < 0)
         _exit(MPM__EXIT_SICK);
     srv->slot = &srv->sb->slot[slot];
+    srv->slot_index = slot;
     atomic_store(&srv->slot->pid, (int)getpid());
     child_signals();
     /* If the master dies while this child is busy, the control channel's end

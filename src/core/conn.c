@@ -31,7 +31,7 @@ void mpm__conn_start_draining(mpm__conn_t *c)
 
 static void linger_close(mpm__conn_t *c)
 {
-    mpm__sb_set_state(c->srv->slot, MPM__SB_CLOSING);
+    mpm__sb_set_worker_state(c->unit, MPM__SB_CLOSING);
     c->tp->shutdown_write(c);
     int64_t deadline = mpm__now_ms() + MPM__LINGER_MS;
     for (;;) {
@@ -84,7 +84,7 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
     if (!c->draining && mpm__server_stopping(c->srv) == MPM__STOP_GRACEFUL)
         mpm__conn_start_draining(c);
     if (c->nrequests)
-        mpm__sb_set_state(c->srv->slot, MPM__SB_KEEPALIVE);
+        mpm__sb_set_worker_state(c->unit, MPM__SB_KEEPALIVE);
     for (;;) {
         mpm__conn_next_event(c, ev);
         if (ev->type != MPM__H1_NEED_MORE)
@@ -92,7 +92,7 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
         int idle = mpm__h1_idle(&c->h1);
         if (!idle && !head_deadline) {
             head_deadline = mpm__now_ms() + c->srv->cfg.s.request_read_timeout_ms;
-            mpm__sb_set_state(c->srv->slot, MPM__SB_READING);
+            mpm__sb_set_worker_state(c->unit, MPM__SB_READING);
         }
         int64_t deadline = idle ? idle_deadline(c, started) : head_deadline;
         ssize_t n = mpm__conn_fill(c, deadline);
@@ -118,7 +118,7 @@ static int serve_request(mpm__conn_t *c)
     c->nrequests++;
     mpm__request_start(&req, c);
     req.keepalive = server_wants_keepalive(c);
-    mpm__sb_set_state(c->srv->slot, MPM__SB_WRITING);
+    mpm__sb_set_worker_state(c->unit, MPM__SB_WRITING);
     c->srv->cfg.handler(&req, c->srv->cfg.handler_data);
     mpm__response_complete(&req);
     mpm__request_finish(&req);
@@ -129,9 +129,10 @@ static int serve_request(mpm__conn_t *c)
     return keep;
 }
 
-static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd)
+static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
 {
     c->srv = srv;
+    c->unit = unit;
     c->fd = fd;
     c->tp = &mpm__transport_tcp;
     c->in_start = c->in_end = 0;
@@ -166,7 +167,7 @@ static void set_nodelay(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-void mpm__conn_serve(mpm_server_t *srv, int fd)
+void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
 {
     mpm__conn_t *c = malloc(sizeof(*c));
     if (!c) {
@@ -174,9 +175,9 @@ void mpm__conn_serve(mpm_server_t *srv, int fd)
         close(fd);
         return;
     }
-    conn_init(c, srv, fd);
+    conn_init(c, srv, fd, unit);
     set_nodelay(fd);
-    atomic_fetch_add_explicit(&srv->slot->connections, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&unit->connections, 1, memory_order_relaxed);
     if (engine_init(c) == 0) {
         mpm__h1_event_t ev;
         while (read_head(c, &ev)) {

@@ -42,6 +42,7 @@ struct mpm_request_s {
 
 struct mpm__conn {
     mpm_server_t *srv;
+    mpm__sb_worker_t *unit;
     int fd;
     const mpm__transport_t *tp;
     mpm__h1_t h1;

@@ -51,7 +51,8 @@ typedef struct mpm__h1_event {
     mpm__h1_event_type_t type;
     const char *data;
     size_t len;
-    int status;      /* for MPM__H1_ERROR: 400, 413, 414, 431, 501, 505 */
+    int status;      /* for MPM__H1_ERROR: 400, 413, 414, 417, 431, 501, 505;
+                        500 if memory for the head ran out */
     const char *why; /* for MPM__H1_ERROR: short reason, for the log */
 } mpm__h1_event_t;
 
@@ -93,7 +94,9 @@ typedef struct mpm__h1 {
     mpm__h1_msg_t msg;    /* private: per-request parse state */
 } mpm__h1_t;
 
-/* Prepares h. Returns 0 or MPM_ENOMEM. */
+/* Prepares h (which must not move afterwards: llhttp points back to it).
+ * Allocates nothing yet: the arena and header array are allocated at the
+ * first request and reused. Returns 0, or MPM_EINVAL. */
 int mpm__h1_init(mpm__h1_t *h, const mpm__h1_limits_t *lim);
 void mpm__h1_free(mpm__h1_t *h);
 

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <strings.h>
 
-enum { ST_IDLE, ST_HEAD, ST_BODY, ST_DONE, ST_DEAD };     /* h->state */
-enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_CHUNK, PAUSE_END };  /* h->paused_for */
-enum { SPAN_NONE, SPAN_NAME, SPAN_VALUE };                /* h->msg.span */
+enum { ST_IDLE, ST_HEAD, ST_BODY, ST_DONE, ST_DEAD };    /* h->state */
+enum { PAUSE_NONE, PAUSE_HEAD, PAUSE_CHUNK, PAUSE_END }; /* h->paused_for */
+enum { SPAN_NONE, SPAN_NAME, SPAN_VALUE };               /* h->msg.span */
 
 #define ARENA_FIRST 2048u /* most request heads fit: one allocation */
 #define HDRS_FIRST 16u
@@ -453,6 +453,10 @@ static int on_chunk_header(llhttp_t *p)
     if (h->limits.body && size > h->limits.body - m->chunk_total)
         return fail(h, 413, "request body too large");
     m->chunk_total += size;
+    if (size == 0) { /* the trailer section follows: scan it like a head */
+        m->scan_done = m->scan_text = m->scan_cr = 0;
+        m->scan_lines = 1;
+    }
     h->paused_for = PAUSE_CHUNK;
     return HPE_PAUSED;
 }
@@ -505,8 +509,7 @@ void mpm__h1_free(mpm__h1_t *h)
     h->hdr_off = NULL;
     h->arena_cap = h->arena_len = 0;
     h->hdr_cap = 0;
-    h->head.headers = NULL;
-    h->head.nheaders = 0;
+    memset(&h->head, 0, sizeof(h->head)); /* its strings were in the arena */
 }
 
 static void error_event(const mpm__h1_t *h, mpm__h1_event_t *ev)
@@ -529,8 +532,8 @@ static void llhttp_failure(mpm__h1_t *h, llhttp_errno_t err)
     const char *why = llhttp_get_error_reason(&h->parser);
     if (err == HPE_INVALID_TRANSFER_ENCODING)
         fail(h, 501, "unsupported Transfer-Encoding");
-    else if (err == HPE_INVALID_VERSION)
-        fail(h, version_status(&h->msg), why);
+    else if (err == HPE_INVALID_VERSION && version_status(&h->msg) == 505)
+        fail(h, 505, "HTTP version not supported");
     else if (err == HPE_PAUSED_H2_UPGRADE)
         fail(h, 505, "HTTP/2 connection preface");
     else
@@ -557,9 +560,11 @@ static size_t failed(mpm__h1_t *h, llhttp_errno_t err, const char *data, mpm__h1
 
 /* llhttp, as built here (without LLHTTP_STRICT_MODE), takes a bare CR for a
  * line end and joins obs-fold lines into the value; RFC 9112 wants both
- * refused. One pass over the head's bytes, stopping at the empty line that
- * ends it, finds them. Returns the offset llhttp may parse up to (len if
- * nothing was found, else the offending byte, with *why set). */
+ * refused (a peer that reads them differently frames requests differently).
+ * One pass over the head's bytes (and the trailers'), stopping at the empty
+ * line that ends them, finds them. llhttp only ever pauses at that line, so
+ * no byte is scanned twice. Returns how far llhttp may parse: len if
+ * nothing was found, else the offending byte's offset, with *why set. */
 static size_t head_scan(mpm__h1_msg_t *m, const char *data, size_t len, const char **why)
 {
     for (size_t i = 0; i < len && !m->scan_done; i++) {
@@ -606,17 +611,17 @@ static void stopped_event(mpm__h1_t *h, mpm__h1_event_t *ev)
 static size_t run_parser(mpm__h1_t *h, const char *data, size_t len, mpm__h1_event_t *ev)
 {
     const char *bad = NULL;
-    if (h->state == ST_IDLE || h->state == ST_HEAD)
-        len = head_scan(&h->msg, data, len, &bad);
-    size_t used = 0;
+    size_t used = 0, end = len;
     h->body_at = NULL;
     h->body_len = 0;
     for (;;) {
+        if (!h->msg.scan_done && !bad)
+            end = used + head_scan(&h->msg, data + used, len - used, &bad);
         h->paused_for = PAUSE_NONE;
         llhttp_resume(&h->parser);
-        llhttp_errno_t err = llhttp_execute(&h->parser, data + used, len - used);
+        llhttp_errno_t err = llhttp_execute(&h->parser, data + used, end - used);
         if (err == HPE_OK) {
-            used = len;
+            used = end;
             break;
         }
         if (err != HPE_PAUSED)
@@ -625,7 +630,7 @@ static size_t run_parser(mpm__h1_t *h, const char *data, size_t len, mpm__h1_eve
         if (h->paused_for != PAUSE_CHUNK || h->body_at)
             break;
     }
-    if (bad) { /* llhttp found nothing earlier in the head: report the scan's find */
+    if (bad) { /* llhttp found nothing earlier: report the scan's find */
         fail(h, 400, bad);
         return failed(h, HPE_USER, data, ev);
     }

@@ -102,6 +102,7 @@ struct mpm_server_s {
     int64_t started_ms;
     mpm__scoreboard_t *sb;
     mpm__sb_slot_t *slot; /* this serving process's slot; NULL in the master */
+    unsigned slot_index;
     char errmsg[256];
 };
 
@@ -139,8 +140,9 @@ extern const mpm__transport_t mpm__transport_tcp;
 
 /* Serves one accepted connection to its end on the calling thread: reads
  * requests, runs the handler, keeps alive, applies every timeout and limit,
- * closes lingeringly after errors. Takes ownership of fd (closes it). */
-void mpm__conn_serve(mpm_server_t *srv, int fd);
+ * closes lingeringly after errors. Takes ownership of fd (closes it). `unit`
+ * is the calling unit's scoreboard entry (state and counters). */
+void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit);
 
 /* The serial loop: accept one connection at a time from the server's
  * listeners and serve it, until stop (or MaxConnectionsPerChild in a child).

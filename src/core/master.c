@@ -206,7 +206,9 @@ static void count_child(mpm__master_t *m, unsigned i, pool_census_t *c)
         m->gen_ready = 1;
     c->children++;
     c->idle_units += idle;
-    int64_t used = atomic_load_explicit(&sl->last_used_ms, memory_order_relaxed);
+    uint64_t conns, reqs;
+    int64_t used;
+    mpm__sb_slot_totals(m->srv->sb, i, &conns, &reqs, &used);
     if (state == MPM__SB_READY && idle == m->lim.units_per_child &&
         (c->idlest < 0 || used < c->idlest_used)) {
         c->idlest = (int)i;
@@ -298,7 +300,7 @@ static int master_setup(mpm__master_t *m, mpm_server_t *srv)
     m->sigpipe[0] = m->sigpipe[1] = -1;
     srv->strategy->pool_limits(&srv->cfg.s, &m->lim);
     m->kids = calloc(m->lim.server_limit, sizeof(*m->kids));
-    srv->sb = srv->sb ? srv->sb : mpm__sb_create(m->lim.server_limit);
+    srv->sb = srv->sb ? srv->sb : mpm__sb_create(m->lim.server_limit, m->lim.units_per_child);
     if (!m->kids || !srv->sb || pipe2(m->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         mpm__server_fail(srv, "master set-up: %s", strerror(errno));
         return -errno;

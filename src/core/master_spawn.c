@@ -24,7 +24,7 @@ int mpm__master_spawn(mpm__master_t *m, unsigned i)
     int ctl[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
         return -errno;
-    mpm__sb_slot_init(&m->srv->sb->slot[i], m->generation);
+    mpm__sb_slot_init(m->srv->sb, i, m->generation);
     pid_t pid = fork();
     if (pid < 0) {
         int err = -errno;
@@ -78,9 +78,12 @@ static void release_slot(mpm__master_t *m, unsigned i, int status)
     mpm__child_t *k = &m->kids[i];
     mpm__scoreboard_t *sb = m->srv->sb;
     mpm__sb_slot_t *sl = &sb->slot[i];
-    atomic_fetch_add(&sb->retired_connections, atomic_load(&sl->connections));
-    atomic_fetch_add(&sb->retired_requests, atomic_load(&sl->requests));
-    mpm__sb_slot_init(sl, 0);
+    uint64_t conns, reqs;
+    int64_t used;
+    mpm__sb_slot_totals(sb, i, &conns, &reqs, &used);
+    atomic_fetch_add(&sb->retired_connections, conns);
+    atomic_fetch_add(&sb->retired_requests, reqs);
+    mpm__sb_slot_init(sb, i, 0);
     mpm__sb_set_state(sl, MPM__SB_DEAD);
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     if (code == MPM__EXIT_FATAL && k->generation == m->generation && !m->gen_ready)

@@ -312,9 +312,9 @@ void mpm__request_finish(mpm_request_t *req)
 {
     if (req->keepalive)
         discard_body(req);
-    mpm__sb_slot_t *slot = req->conn->srv->slot;
-    atomic_fetch_add_explicit(&slot->requests, 1, memory_order_relaxed);
-    atomic_store_explicit(&slot->last_used_ms, mpm__now_ms(), memory_order_relaxed);
+    mpm__sb_worker_t *unit = req->conn->unit;
+    atomic_fetch_add_explicit(&unit->requests, 1, memory_order_relaxed);
+    atomic_store_explicit(&unit->last_used_ms, mpm__now_ms(), memory_order_relaxed);
     access_log(req);
     free(req->whole_body);
     req->whole_body = NULL;

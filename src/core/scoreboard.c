@@ -4,38 +4,67 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static size_t sb_size(unsigned nslots)
+static size_t slots_size(unsigned nslots)
 {
-    return sizeof(mpm__scoreboard_t) + (size_t)nslots * sizeof(mpm__sb_slot_t);
+    size_t n = sizeof(mpm__scoreboard_t) + (size_t)nslots * sizeof(mpm__sb_slot_t);
+    return (n + 63) & ~(size_t)63; /* units start on a cache line */
 }
 
-mpm__scoreboard_t *mpm__sb_create(unsigned nslots)
+static size_t sb_size(unsigned nslots, unsigned per_slot)
 {
-    void *p = mmap(NULL, sb_size(nslots), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return slots_size(nslots) + (size_t)nslots * per_slot * sizeof(mpm__sb_worker_t);
+}
+
+mpm__scoreboard_t *mpm__sb_create(unsigned nslots, unsigned workers_per_slot)
+{
+    size_t size = sb_size(nslots, workers_per_slot);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     mpm__scoreboard_t *sb = p; /* mmap gives zeroed pages: every slot DEAD */
     sb->nslots = nslots;
+    sb->workers_per_slot = workers_per_slot;
+    sb->workers = (mpm__sb_worker_t *)((char *)p + slots_size(nslots));
     return sb;
 }
 
 void mpm__sb_destroy(mpm__scoreboard_t *sb)
 {
     if (sb)
-        munmap(sb, sb_size(sb->nslots));
+        munmap(sb, sb_size(sb->nslots, sb->workers_per_slot));
 }
 
-void mpm__sb_slot_init(mpm__sb_slot_t *s, unsigned generation)
+void mpm__sb_slot_init(mpm__scoreboard_t *sb, unsigned i, unsigned generation)
 {
+    mpm__sb_slot_t *s = &sb->slot[i];
     atomic_store(&s->pid, 0);
     atomic_store(&s->generation, generation);
     atomic_store(&s->busy, 0);
     atomic_store(&s->idle, 0);
     atomic_store(&s->parked, 0);
-    atomic_store(&s->connections, 0);
-    atomic_store(&s->requests, 0);
-    atomic_store(&s->last_used_ms, 0);
+    for (unsigned t = 0; t < sb->workers_per_slot; t++) {
+        mpm__sb_worker_t *w = mpm__sb_worker(sb, i, t);
+        atomic_store(&w->state, MPM__SB_DEAD);
+        atomic_store(&w->connections, 0);
+        atomic_store(&w->requests, 0);
+        atomic_store(&w->last_used_ms, 0);
+    }
     atomic_store(&s->state, MPM__SB_STARTING);
+}
+
+void mpm__sb_slot_totals(mpm__scoreboard_t *sb, unsigned i, uint64_t *connections,
+                         uint64_t *requests, int64_t *last_used_ms)
+{
+    *connections = *requests = 0;
+    *last_used_ms = 0;
+    for (unsigned t = 0; t < sb->workers_per_slot; t++) {
+        mpm__sb_worker_t *w = mpm__sb_worker(sb, i, t);
+        *connections += atomic_load_explicit(&w->connections, memory_order_relaxed);
+        *requests += atomic_load_explicit(&w->requests, memory_order_relaxed);
+        int64_t used = atomic_load_explicit(&w->last_used_ms, memory_order_relaxed);
+        if (used > *last_used_ms)
+            *last_used_ms = used;
+    }
 }
 
 const char *mpm__sb_state_name(int state)

@@ -21,6 +21,12 @@
 #define MPM__ACCEPT_BACKOFF_MIN_MS 10
 #define MPM__ACCEPT_BACKOFF_MAX_MS 1000
 
+/* The serial loop is its process's one unit. */
+static mpm__sb_worker_t *serial_unit(mpm_server_t *srv)
+{
+    return mpm__sb_worker(srv->sb, srv->slot_index, 0);
+}
+
 static int accept_failure_is_transient(int err)
 {
     return err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED ||
@@ -63,11 +69,11 @@ static int accept_one(mpm_server_t *srv, int fd, int *backoff_ms)
     return -1;
 }
 
-static void set_idle(mpm__sb_slot_t *slot, int idle)
+static void set_idle(mpm_server_t *srv, int idle)
 {
-    atomic_store_explicit(&slot->idle, idle ? 1u : 0u, memory_order_relaxed);
-    atomic_store_explicit(&slot->busy, idle ? 0u : 1u, memory_order_relaxed);
-    mpm__sb_set_state(slot, idle ? MPM__SB_READY : MPM__SB_READING);
+    atomic_store_explicit(&srv->slot->idle, idle ? 1u : 0u, memory_order_relaxed);
+    atomic_store_explicit(&srv->slot->busy, idle ? 0u : 1u, memory_order_relaxed);
+    mpm__sb_set_worker_state(serial_unit(srv), idle ? MPM__SB_READY : MPM__SB_READING);
 }
 
 /* Registers listeners (exclusive wake-ups) and wake fds (every waiter). A
@@ -107,9 +113,9 @@ static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *ba
     int fd = accept_one(srv, srv->listeners[ev->data.u32].fd, backoff_ms);
     if (fd < 0)
         return 0;
-    set_idle(srv->slot, 0);
-    mpm__conn_serve(srv, fd);
-    set_idle(srv->slot, 1);
+    set_idle(srv, 0);
+    mpm__conn_serve(srv, fd, serial_unit(srv));
+    set_idle(srv, 1);
     return 1;
 }
 
@@ -122,7 +128,8 @@ int mpm__serial_loop(mpm_server_t *srv)
     }
     int backoff_ms = 0, rc = 0;
     unsigned served = 0;
-    set_idle(srv->slot, 1);
+    mpm__sb_set_state(srv->slot, MPM__SB_READY);
+    set_idle(srv, 1);
     while (!mpm__server_stopping(srv) && !child_is_spent(srv, served)) {
         if (backoff_ms)
             accept_backoff(srv, backoff_ms);
@@ -138,6 +145,7 @@ int mpm__serial_loop(mpm_server_t *srv)
     }
     atomic_store(&srv->slot->idle, 0u);
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
+    mpm__sb_set_worker_state(serial_unit(srv), MPM__SB_GRACEFUL);
     close(ep);
     return rc;
 }

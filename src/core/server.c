@@ -121,13 +121,16 @@ const char *mpm_server_errmsg(const mpm_server_t *srv)
 static int run_one_process(mpm_server_t *srv)
 {
     const mpm_config_t *cfg = &srv->cfg;
-    srv->sb = mpm__sb_create(1);
+    mpm__pool_limits_t lim;
+    srv->strategy->pool_limits(&srv->cfg.s, &lim);
+    srv->sb = mpm__sb_create(1, lim.units_per_child);
     if (!srv->sb) {
         mpm__server_fail(srv, "scoreboard: %s", strerror(errno));
         return -errno;
     }
     srv->slot = &srv->sb->slot[0];
-    mpm__sb_slot_init(srv->slot, 0);
+    srv->slot_index = 0;
+    mpm__sb_slot_init(srv->sb, 0, 0);
     atomic_store(&srv->slot->pid, (int)getpid());
     if (cfg->child_init && cfg->child_init(cfg->child_data) != 0) {
         mpm__server_fail(srv, "child init hook failed");
@@ -221,16 +224,20 @@ int mpm__server_check_wake(mpm_server_t *srv)
     return mpm__server_stopping(srv);
 }
 
-static void add_slot(mpm_stats_t *st, mpm__sb_slot_t *sl)
+static void add_slot(mpm_stats_t *st, mpm__scoreboard_t *sb, unsigned i)
 {
+    mpm__sb_slot_t *sl = &sb->slot[i];
     if (atomic_load_explicit(&sl->state, memory_order_relaxed) == MPM__SB_DEAD)
         return;
+    uint64_t conns, reqs;
+    int64_t used;
+    mpm__sb_slot_totals(sb, i, &conns, &reqs, &used);
     st->processes++;
     st->busy_workers += atomic_load_explicit(&sl->busy, memory_order_relaxed);
     st->idle_workers += atomic_load_explicit(&sl->idle, memory_order_relaxed);
     st->parked_connections += atomic_load_explicit(&sl->parked, memory_order_relaxed);
-    st->connections_served += atomic_load_explicit(&sl->connections, memory_order_relaxed);
-    st->requests_served += atomic_load_explicit(&sl->requests, memory_order_relaxed);
+    st->connections_served += conns;
+    st->requests_served += reqs;
 }
 
 int mpm_server_stats(const mpm_server_t *srv, mpm_stats_t *st)
@@ -247,7 +254,7 @@ int mpm_server_stats(const mpm_server_t *srv, mpm_stats_t *st)
         s.connections_served = atomic_load(&sb->retired_connections);
         s.requests_served = atomic_load(&sb->retired_requests);
         for (unsigned i = 0; i < sb->nslots; i++)
-            add_slot(&s, &sb->slot[i]);
+            add_slot(&s, sb, i);
     }
     s.uptime_ms = srv->started_ms ? (uint64_t)(mpm__now_ms() - srv->started_ms) : 0;
     memcpy(st, &s, s.size);
@@ -264,7 +271,12 @@ int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_
     int state = atomic_load(&sl->state);
     if (state == MPM__SB_DEAD)
         return MPM_ENOENT;
-    int64_t last = atomic_load(&sl->last_used_ms);
+    uint64_t conns, reqs;
+    int64_t last;
+    mpm__sb_slot_totals(srv->sb, i, &conns, &reqs, &last);
+    /* A single-unit process is best described by its unit's state. */
+    if (srv->sb->workers_per_slot == 1 && state != MPM__SB_STARTING)
+        state = atomic_load(&mpm__sb_worker(srv->sb, i, 0)->state);
     mpm_child_stats_t c = {
         .size = out->size < sizeof(c) ? out->size : sizeof(c),
         .pid = atomic_load(&sl->pid),
@@ -273,8 +285,8 @@ int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_
         .busy_workers = atomic_load(&sl->busy),
         .idle_workers = atomic_load(&sl->idle),
         .parked_connections = atomic_load(&sl->parked),
-        .connections_served = atomic_load(&sl->connections),
-        .requests_served = atomic_load(&sl->requests),
+        .connections_served = conns,
+        .requests_served = reqs,
         .idle_ms = last ? (uint64_t)(mpm__now_ms() - last) : 0,
     };
     memcpy(out, &c, c.size);

@@ -42,8 +42,8 @@ static void say(transcript_t *t, const char *fmt, ...)
 static void say_head(transcript_t *t, const mpm__h1_head_t *hd)
 {
     say(t, "H %s %s %s|%s v%d ka%d ec%d ch%d hm%d cl%lld", hd->method, hd->target, hd->path,
-        hd->query, hd->version, hd->client_keepalive, hd->expect_continue, hd->chunked,
-        hd->is_head, (long long)hd->content_length);
+        hd->query, hd->version, hd->client_keepalive, hd->expect_continue, hd->chunked, hd->is_head,
+        (long long)hd->content_length);
     for (unsigned i = 0; i < hd->nheaders; i++)
         say(t, " [%s=%s]", hd->headers[i].name, hd->headers[i].value);
     say(t, " ");
@@ -142,9 +142,11 @@ typedef struct row {
     const char *want;
 } row_t;
 
+/* clang-format off */
 #define IN(s) s, sizeof(s) - 1
 #define NOLIM {0, 0, 0, 0}
 #define LIM(line, field, n, body) {line, field, n, body}
+/* clang-format on */
 
 #define GET11 "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 #define H_GET11 "H GET / /| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] "
@@ -169,15 +171,16 @@ static const row_t rows[] = {
     {"post length 0", IN("POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"), NOLIM,
      "H POST /p /p| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [Content-Length=0] E eof0 idle1"},
     {"chunked ext trailers",
-     IN(CHUNKED_POST "5;a=\"b\";c=d\r\nhello\r\nA;x\r\n0123456789\r\n0;z\r\nX-T: 1\r\nY: 2\r\n\r\n"),
+     IN(CHUNKED_POST
+        "5;a=\"b\";c=d\r\nhello\r\nA;x\r\n0123456789\r\n0;z\r\nX-T: 1\r\nY: 2\r\n\r\n"),
      NOLIM, H_CHUNKED "B(hello0123456789) E eof0 idle1"},
     {"chunked upper hex", IN(CHUNKED_POST "1F\r\n0123456789abcdef0123456789abcde\r\n0\r\n\r\n"),
      NOLIM, H_CHUNKED "B(0123456789abcdef0123456789abcde) E eof0 idle1"},
     {"chunked empty", IN(CHUNKED_POST "0\r\n\r\n"), NOLIM, H_CHUNKED "E eof0 idle1"},
     {"pipelined gets", IN(GET11 "GET /2 HTTP/1.1\r\nHost: b\r\n\r\n"), NOLIM,
      H_GET11 "E H GET /2 /2| v11 ka1 ec0 ch0 hm0 cl0 [Host=b] E eof0 idle1"},
-    {"pipelined post get",
-     IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" GET11), NOLIM,
+    {"pipelined post get", IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc" GET11),
+     NOLIM,
      "H POST / /| v11 ka1 ec0 ch0 hm0 cl3 [Host=a] [Content-Length=3] B(abc) E " H_GET11
      "E eof0 idle1"},
     {"pipelined chunked get", IN(CHUNKED_POST "3\r\nabc\r\n0\r\n\r\n" GET11), NOLIM,
@@ -188,16 +191,16 @@ static const row_t rows[] = {
      "H GET / /| v10 ka1 ec0 ch0 hm0 cl0 [Connection=keep-alive] E eof0 idle1"},
     {"http10 Keep-Alive case", IN("GET / HTTP/1.0\r\nconnection: Foo , Keep-Alive\r\n\r\n"), NOLIM,
      "H GET / /| v10 ka1 ec0 ch0 hm0 cl0 [connection=Foo , Keep-Alive] E eof0 idle1"},
-    {"http10 keep-alive close", IN("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"), NOLIM,
-     "H GET / /| v10 ka0 ec0 ch0 hm0 cl0 [Connection=keep-alive, close] E eof0 idle1"},
+    {"http10 keep-alive close", IN("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"),
+     NOLIM, "H GET / /| v10 ka0 ec0 ch0 hm0 cl0 [Connection=keep-alive, close] E eof0 idle1"},
     {"http10 close", IN("GET / HTTP/1.0\r\nConnection: close\r\n\r\n"), NOLIM,
      "H GET / /| v10 ka0 ec0 ch0 hm0 cl0 [Connection=close] E eof0 idle1"},
     {"http11 close", IN("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"), NOLIM,
      "H GET / /| v11 ka0 ec0 ch0 hm0 cl0 [Host=a] [Connection=close] E eof0 idle1"},
     {"http11 close token", IN("GET / HTTP/1.1\r\nHost: a\r\nConnection: TE,CLOSE\r\n\r\n"), NOLIM,
      "H GET / /| v11 ka0 ec0 ch0 hm0 cl0 [Host=a] [Connection=TE,CLOSE] E eof0 idle1"},
-    {"http11 closed not token", IN("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n"), NOLIM,
-     "H GET / /| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [Connection=closed] E eof0 idle1"},
+    {"http11 closed not token", IN("GET / HTTP/1.1\r\nHost: a\r\nConnection: closed\r\n\r\n"),
+     NOLIM, "H GET / /| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [Connection=closed] E eof0 idle1"},
     {"100-continue",
      IN("PUT /f HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nhi"), NOLIM,
      "H PUT /f /f| v11 ka1 ec1 ch0 hm0 cl2 [Host=a] [Expect=100-Continue] [Content-Length=2] "
@@ -208,8 +211,8 @@ static const row_t rows[] = {
     {"upgrade ignored",
      IN("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" GET11),
      NOLIM,
-     "H GET /ws /ws| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [Connection=Upgrade] [Upgrade=websocket] E "
-     H_GET11 "E eof0 idle1"},
+     "H GET /ws /ws| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [Connection=Upgrade] [Upgrade=websocket] "
+     "E " H_GET11 "E eof0 idle1"},
     {"upgrade with body",
      IN("POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\nContent-Length: "
         "2\r\n\r\nok" GET11),
@@ -252,14 +255,16 @@ static const row_t rows[] = {
     {"te and cl",
      IN("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n"),
      NOLIM, "X400"},
-    {"two cl same", IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n"),
-     NOLIM, "X400"},
+    {"two cl same",
+     IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n"), NOLIM,
+     "X400"},
     {"two cl differ",
      IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"), NOLIM,
      "X400"},
     {"cl list", IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\n"), NOLIM, "X400"},
-    {"cl overflow", IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n"),
-     NOLIM, "X400"},
+    {"cl overflow",
+     IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n"), NOLIM,
+     "X400"},
     {"cl negative", IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"), NOLIM, "X400"},
     {"cl junk", IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5a\r\n\r\n"), NOLIM, "X400"},
     {"bad chunk size", IN(CHUNKED_POST "zz\r\n"), NOLIM, H_CHUNKED "X400"},
@@ -267,14 +272,20 @@ static const row_t rows[] = {
      H_CHUNKED "B(abc) X400"},
     {"chunk size overflow", IN(CHUNKED_POST "fffffffffffffffff\r\n"), NOLIM, H_CHUNKED "X400"},
     {"chunk bad extension", IN(CHUNKED_POST "3;\x01\r\nabc\r\n0\r\n\r\n"), NOLIM, H_CHUNKED "X400"},
-    {"h1.1 space before header", IN("GET / HTTP/1.1\r\n Host: a\r\n\r\n"), NOLIM, "X400"},
+    {"trailer bare CR",
+     IN(CHUNKED_POST "1\r\na\r\n0\r\nT: 1\r\n\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM,
+     H_CHUNKED "B(a) X400"},
+    {"trailer obs-fold", IN(CHUNKED_POST "1\r\na\r\n0\r\nT: 1\r\n 2\r\n\r\n"), NOLIM,
+     H_CHUNKED "B(a) X400"},
+    {"trailer space before colon", IN(CHUNKED_POST "0\r\nT : 1\r\n\r\n"), NOLIM, H_CHUNKED "X400"},
+    {"space before header", IN("GET / HTTP/1.1\r\n Host: a\r\n\r\n"), NOLIM, "X400"},
 
     /* ---- unsupported: 501, 505, 417 ---- */
     {"te gzip", IN("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"), NOLIM, "X501"},
-    {"te gzip chunked", IN("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
-     NOLIM, "X501"},
-    {"te chunked gzip", IN("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
-     NOLIM, "X501"},
+    {"te gzip chunked",
+     IN("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), NOLIM, "X501"},
+    {"te chunked gzip",
+     IN("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), NOLIM, "X501"},
     {"te identity", IN("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"), NOLIM,
      "X501"},
     {"te twice",
@@ -289,14 +300,17 @@ static const row_t rows[] = {
 
     /* ---- limits, exactly at and one past ---- */
     /* request line "GET /aaaaaaaaaaaaaaaaaa HTTP/1.1" is 32 bytes */
-    {"line at limit", IN("GET /aaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n"), LIM(32, 100, 10, 0),
-     "H GET /aaaaaaaaaaaaaaaaaa /aaaaaaaaaaaaaaaaaa| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] E eof0 idle1"},
+    {"line at limit", IN("GET /aaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n"),
+     LIM(32, 100, 10, 0),
+     "H GET /aaaaaaaaaaaaaaaaaa /aaaaaaaaaaaaaaaaaa| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] E eof0 "
+     "idle1"},
     {"line past limit", IN("GET /aaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n"),
      LIM(32, 100, 10, 0), "X414"},
-    {"line endless", IN("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), LIM(32, 100, 10, 0),
-     "X414"},
+    {"line endless", IN("GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+     LIM(32, 100, 10, 0), "X414"},
     /* "X-Long: 12345678" is 16 bytes */
-    {"field at limit", IN("GET / HTTP/1.1\r\nHost: a\r\nX-Long: 12345678\r\n\r\n"), LIM(100, 16, 10, 0),
+    {"field at limit", IN("GET / HTTP/1.1\r\nHost: a\r\nX-Long: 12345678\r\n\r\n"),
+     LIM(100, 16, 10, 0),
      "H GET / /| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [X-Long=12345678] E eof0 idle1"},
     {"field past limit", IN("GET / HTTP/1.1\r\nHost: a\r\nX-Long: 123456789\r\n\r\n"),
      LIM(100, 16, 10, 0), "X431"},
@@ -304,13 +318,12 @@ static const row_t rows[] = {
      LIM(100, 16, 10, 0), "X431"},
     {"field value endless", IN("GET / HTTP/1.1\r\nHost: a\r\nX: 12345678901234567890"),
      LIM(100, 16, 10, 0), "X431"},
-    {"fields at limit", IN("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n"), LIM(100, 100, 3, 0),
-     "H GET / /| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [A=1] [B=2] E eof0 idle1"},
+    {"fields at limit", IN("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\n\r\n"),
+     LIM(100, 100, 3, 0), "H GET / /| v11 ka1 ec0 ch0 hm0 cl0 [Host=a] [A=1] [B=2] E eof0 idle1"},
     {"fields past limit", IN("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
      LIM(100, 100, 3, 0), "X431"},
-    {"trailers past limit",
-     IN(CHUNKED_POST "1\r\na\r\n0\r\nT1: 1\r\nT2: 2\r\nT3: 3\r\n\r\n"), LIM(100, 100, 2, 0),
-     H_CHUNKED "B(a) X431"},
+    {"trailers past limit", IN(CHUNKED_POST "1\r\na\r\n0\r\nT1: 1\r\nT2: 2\r\nT3: 3\r\n\r\n"),
+     LIM(100, 100, 2, 0), H_CHUNKED "B(a) X431"},
     {"trailers at limit", IN(CHUNKED_POST "1\r\na\r\n0\r\nT1: 1\r\nT2: 2\r\n\r\n"),
      LIM(100, 100, 2, 0), H_CHUNKED "B(a) E eof0 idle1"},
     {"body at limit", IN("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"),
@@ -341,8 +354,7 @@ static int check(const row_t *r, const char *how, const transcript_t *t)
 {
     if (strcmp(t->text, r->want) == 0)
         return 0;
-    print_error("row \"%s\" (%s):\n  got  \"%s\"\n  want \"%s\"\n", r->name, how, t->text,
-                r->want);
+    print_error("row \"%s\" (%s):\n  got  \"%s\"\n  want \"%s\"\n", r->name, how, t->text, r->want);
     return 1;
 }
 
@@ -585,7 +597,7 @@ static void format(const mpm__h1_t *h, int status, int64_t cl, int keep, formatt
 {
     static const mpm__h1_header_t hdrs[] = {
         {"Content-Type", "text/plain"}, {"content-length", "999"}, {"X-Y", "z"},
-        {"Connection", "upgrade"}, {"Date", "yesterday"}, {"Transfer-Encoding", "gzip"},
+        {"Connection", "upgrade"},      {"Date", "yesterday"},     {"Transfer-Encoding", "gzip"},
     };
     mpm__h1_response_t r = {status, hdrs, 6, cl, keep};
     f->framing = -1;
@@ -698,7 +710,8 @@ static void test_format_head_close(void **state)
     format(&h, 200, 3, 0, &f);
     assert_int_equal(f.keepalive, 0);
     assert_true(has(&f, "Connection: close"));
-    assert_int_equal(strstr(f.buf, "Connection:") - f.buf, strstr(f.buf, "Connection: close") - f.buf);
+    assert_int_equal(strstr(f.buf, "Connection:") - f.buf,
+                     strstr(f.buf, "Connection: close") - f.buf);
     mpm__h1_free(&h);
 }
 
@@ -729,7 +742,7 @@ static void test_format_head_erange_einval(void **state)
     format(&h, 200, 5, 1, &f);
     static const mpm__h1_header_t hdrs[] = {
         {"Content-Type", "text/plain"}, {"content-length", "999"}, {"X-Y", "z"},
-        {"Connection", "upgrade"}, {"Date", "yesterday"}, {"Transfer-Encoding", "gzip"},
+        {"Connection", "upgrade"},      {"Date", "yesterday"},     {"Transfer-Encoding", "gzip"},
     };
     mpm__h1_response_t r = {200, hdrs, 6, 5, 1};
     char buf[1024];
@@ -751,11 +764,19 @@ static void test_format_head_erange_einval(void **state)
 
 static void test_format_error(void **state)
 {
-    static const struct { int status; const char *reason; } want[] = {
-        {400, "Bad Request"}, {408, "Request Timeout"}, {413, "Request Entity Too Large"},
-        {414, "Request-URI Too Long"}, {417, "Expectation Failed"},
-        {431, "Request Header Fields Too Large"}, {500, "Internal Server Error"},
-        {501, "Not Implemented"}, {503, "Service Unavailable"},
+    static const struct {
+        int status;
+        const char *reason;
+    } want[] = {
+        {400, "Bad Request"},
+        {408, "Request Timeout"},
+        {413, "Request Entity Too Large"},
+        {414, "Request-URI Too Long"},
+        {417, "Expectation Failed"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {503, "Service Unavailable"},
         {505, "HTTP Version Not Supported"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -766,9 +787,10 @@ static void test_format_error(void **state)
         assert_memory_equal(buf, line, strlen(line));
         snprintf(body, sizeof(body), "%d %s\n", want[i].status, want[i].reason);
         char tail[256];
-        snprintf(tail, sizeof(tail),
-                 "\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                 strlen(body), body);
+        snprintf(
+            tail, sizeof(tail),
+            "\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+            strlen(body), body);
         assert_string_equal(buf + strlen(line) + 29, tail);
         assert_int_equal((size_t)len, strlen(buf));
         for (size_t cap = 0; cap < (size_t)len; cap += 7)
@@ -794,7 +816,12 @@ static void test_reason(void **state)
     assert_string_equal(mpm__h1_reason(429), "Too Many Requests");
     assert_string_equal(mpm__h1_reason(502), "Bad Gateway");
     assert_string_equal(mpm__h1_reason(504), "Gateway Timeout");
+    assert_string_equal(mpm__h1_reason(100), "Continue");
+    assert_string_equal(mpm__h1_reason(101), "Switching Protocols");
+    assert_string_equal(mpm__h1_reason(308), "Permanent Redirect");
+    assert_string_equal(mpm__h1_reason(511), "Network Authentication Required");
     assert_string_equal(mpm__h1_reason(299), "Unknown");
+    assert_string_equal(mpm__h1_reason(600), "Unknown");
     assert_string_equal(mpm__h1_reason(-1), "Unknown");
 }
 
