@@ -247,8 +247,9 @@ static mpm_server_t *new_server_or_die(mpm_config_t *cfg, const ms_opts_t *o)
     if (rc != 0) {
         const char *why = mpm_config_errmsg(cfg);
         if (rc == MPM_ENOTSUP)
-            fprintf(stderr, "mpmserve: strategy '%s' not available in this build%s%s\n",
-                    o->mpm ? o->mpm : "(default)", why && *why ? ": " : "", why ? why : "");
+            fprintf(stderr, "mpmserve: --mpm %s: not available in this build%s%s%s\n",
+                    o->mpm ? o->mpm : "(default)", why && *why ? " (" : "", why ? why : "",
+                    why && *why ? ")" : "");
         else
             fprintf(stderr, "mpmserve: bad configuration: %s\n",
                     why && *why ? why : mpm_strerror(rc));

@@ -36,6 +36,16 @@ void mpm__listeners_close(mpm__listener_t *l, unsigned n);
 int mpm__parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *err,
                     size_t errlen);
 
+/* ---- accepting (accept.c) ---- */
+
+/* Accepts one connection from lfd (non-blocking, close-on-exec). Returns the
+ * fd, or -1 when there is nothing to serve now; on fd exhaustion *backoff_ms
+ * grows (10 ms doubling to 1 s) and the caller should call
+ * mpm__accept_backoff() before accepting again. A success resets it. */
+int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms);
+/* Waits backoff_ms, or less if a wake fd fires. */
+void mpm__accept_backoff(mpm_server_t *srv, int backoff_ms);
+
 /* ---- logging (log.c) ---- */
 
 void mpm__log(const mpm_server_t *srv, mpm_log_level_t level, const char *fmt, ...)

@@ -10,63 +10,15 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* On fd exhaustion, stop accepting for a while instead of spinning on a
- * listener that stays readable; the wait grows up to the cap. */
-#define MPM__ACCEPT_BACKOFF_MIN_MS 10
-#define MPM__ACCEPT_BACKOFF_MAX_MS 1000
-
 /* The serial loop is its process's one unit. */
 static mpm__sb_worker_t *serial_unit(mpm_server_t *srv)
 {
     return mpm__sb_worker(srv->sb, srv->slot_index, 0);
-}
-
-static int accept_failure_is_transient(int err)
-{
-    return err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED ||
-           err == EPROTO || err == EPERM;
-}
-
-static int accept_failure_is_exhaustion(int err)
-{
-    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
-}
-
-/* Waits on the wake fds only, for backoff_ms. */
-static void accept_backoff(mpm_server_t *srv, int backoff_ms)
-{
-    struct pollfd p[2];
-    for (unsigned i = 0; i < srv->nwake; i++)
-        p[i] = (struct pollfd){.fd = srv->wake_fds[i], .events = POLLIN};
-    if (poll(p, srv->nwake, backoff_ms) > 0)
-        mpm__server_check_wake(srv);
-}
-
-/* Accepts one connection from fd. Returns the new fd, or -1 (nothing to
- * serve now; *backoff_ms is raised on exhaustion). */
-static int accept_one(mpm_server_t *srv, int fd, int *backoff_ms)
-{
-    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c >= 0) {
-        *backoff_ms = 0;
-        return c;
-    }
-    int err = errno;
-    if (accept_failure_is_exhaustion(err)) {
-        int b = *backoff_ms ? *backoff_ms * 2 : MPM__ACCEPT_BACKOFF_MIN_MS;
-        *backoff_ms = b > MPM__ACCEPT_BACKOFF_MAX_MS ? MPM__ACCEPT_BACKOFF_MAX_MS : b;
-        mpm__log(srv, MPM_LOG_WARN, "accept: %s; pausing accepts for %d ms", strerror(err),
-                 *backoff_ms);
-    } else if (!accept_failure_is_transient(err)) {
-        mpm__log(srv, MPM_LOG_ERROR, "accept: %s", strerror(err));
-    }
-    return -1;
 }
 
 static void set_idle(mpm_server_t *srv, int idle)
@@ -110,7 +62,7 @@ static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *ba
         mpm__server_check_wake(srv);
         return 0;
     }
-    int fd = accept_one(srv, srv->listeners[ev->data.u32].fd, backoff_ms);
+    int fd = mpm__accept(srv, srv->listeners[ev->data.u32].fd, backoff_ms);
     if (fd < 0)
         return 0;
     set_idle(srv, 0);
@@ -132,7 +84,7 @@ int mpm__serial_loop(mpm_server_t *srv)
     set_idle(srv, 1);
     while (!mpm__server_stopping(srv) && !child_is_spent(srv, served)) {
         if (backoff_ms)
-            accept_backoff(srv, backoff_ms);
+            mpm__accept_backoff(srv, backoff_ms);
         struct epoll_event evs[MPM__MAX_LISTENERS + 2];
         int n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), -1);
         if (n < 0 && errno != EINTR) {

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 extern const mpm__strategy_t mpm__prefork_strategy;
+extern const mpm__strategy_t mpm__worker_strategy;
 
 /* Best first: "" (the default) picks the first built entry. */
 static const struct {
@@ -14,7 +15,7 @@ static const struct {
     const mpm__strategy_t *impl; /* NULL: not built yet */
 } strategies[] = {
     {"event", NULL},
-    {"worker", NULL},
+    {"worker", &mpm__worker_strategy},
     {"prefork", &mpm__prefork_strategy},
 };
 

@@ -344,5 +344,6 @@ int main(void)
         TH_MATRIX(handler_sees_request_line_and_peer),
         TH_MATRIX(request_sent_in_small_pieces),
     };
+    th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -314,5 +314,6 @@ int main(void)
         TH_MATRIX(file_is_sent_exactly),
         TH_MATRIX(head_of_file_has_length_only),
     };
+    th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -809,3 +809,10 @@ int th_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms)
     }
     return 1;
 }
+
+void th_apply_filter(void)
+{
+    const char *f = getenv("TH_FILTER");
+    if (f && *f)
+        cmocka_set_test_filter(f);
+}

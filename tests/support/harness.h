@@ -181,6 +181,10 @@ void th_expect_serving(int port);
  * checks; for conditions that have no event to wait on). */
 int th_wait_for(int (*cond)(void *arg), void *arg, int timeout_ms);
 
+/* Runs only the cases matching the TH_FILTER environment variable (a cmocka
+ * pattern such as "*[worker]"), when it is set. Call before running. */
+void th_apply_filter(void);
+
 #define TH_CASE(f, strategy) {#f "[" strategy "]", f, th_setup, th_teardown, (void *)strategy}
 #define TH_MATRIX(f) TH_CASE(f, "prefork"), TH_CASE(f, "worker"), TH_CASE(f, "event")
 

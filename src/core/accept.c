@@ -1,0 +1,51 @@
+/* Accepting connections, shared by every strategy's listener: transient
+ * failures are ignored, and fd exhaustion backs off instead of spinning on
+ * a listener that stays readable (DESIGN §4). */
+#include "internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MPM__ACCEPT_BACKOFF_MIN_MS 10
+#define MPM__ACCEPT_BACKOFF_MAX_MS 1000
+
+static int failure_is_exhaustion(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+static int failure_is_transient(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED ||
+           err == EPROTO || err == EPERM;
+}
+
+int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+        *backoff_ms = 0;
+        return fd;
+    }
+    int err = errno;
+    if (failure_is_exhaustion(err)) {
+        int b = *backoff_ms ? *backoff_ms * 2 : MPM__ACCEPT_BACKOFF_MIN_MS;
+        *backoff_ms = b > MPM__ACCEPT_BACKOFF_MAX_MS ? MPM__ACCEPT_BACKOFF_MAX_MS : b;
+        mpm__log(srv, MPM_LOG_WARN, "accept: %s; pausing accepts for %d ms", strerror(err),
+                 *backoff_ms);
+    } else if (!failure_is_transient(err)) {
+        mpm__log(srv, MPM_LOG_ERROR, "accept: %s", strerror(err));
+    }
+    return -1;
+}
+
+void mpm__accept_backoff(mpm_server_t *srv, int backoff_ms)
+{
+    struct pollfd p[2];
+    for (unsigned i = 0; i < srv->nwake; i++)
+        p[i] = (struct pollfd){.fd = srv->wake_fds[i], .events = POLLIN};
+    if (poll(p, srv->nwake, backoff_ms) > 0)
+        mpm__server_check_wake(srv);
+}

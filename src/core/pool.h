@@ -1,0 +1,54 @@
+/* The worker thread pool and its bounded hand-off queue, shared by the
+ * threaded strategies. A listener hands accepted connections to idle
+ * threads; each thread serves what it is handed to the end. */
+#ifndef MPM_CORE_POOL_H
+#define MPM_CORE_POOL_H
+
+#include "internal.h"
+
+#include <pthread.h>
+
+typedef struct mpm__pool mpm__pool_t;
+
+/* What a pool thread runs for one hand-off. `unit` is the thread's own
+ * scoreboard entry. */
+typedef void (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit, int fd);
+
+struct mpm__pool {
+    mpm_server_t *srv;
+    mpm__pool_work_fn work;
+    pthread_t *threads;
+    unsigned nthreads, started;
+    pthread_mutex_t lock;
+    pthread_cond_t work_ready;
+    int *queue;             /* ring of nthreads fds: never more waiting than threads */
+    unsigned head, len;
+    unsigned idle;          /* threads waiting for work, not yet handed any */
+    int stopping;
+    int idle_efd;           /* eventfd: a thread became idle while the listener waited */
+    int listener_waiting;
+    int init_failed;        /* a thread init hook failed */
+};
+
+/* Starts nthreads threads (thread init hooks run in each). Returns 0 or a
+ * negative code; on failure no thread is left running. */
+int mpm__pool_start(mpm__pool_t *pool, mpm_server_t *srv, unsigned nthreads, mpm__pool_work_fn work);
+
+/* Threads that are idle and not yet handed a connection. */
+unsigned mpm__pool_idle(mpm__pool_t *pool);
+
+/* Hands fd to an idle thread. Returns 0, or MPM_EAGAIN if none is idle (the
+ * caller keeps the fd). */
+int mpm__pool_push(mpm__pool_t *pool, int fd);
+
+/* Arms idle_efd: it becomes readable as soon as a thread is idle (at once if
+ * one already is). Lets the listener wait for a thread and for a stop in one
+ * poll. */
+void mpm__pool_want_idle(mpm__pool_t *pool);
+
+/* Asks every thread to exit once its current connection is done (the
+ * connection itself follows the server's stop state), then joins them.
+ * Queued, not yet served fds are closed. */
+void mpm__pool_stop(mpm__pool_t *pool);
+
+#endif

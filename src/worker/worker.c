@@ -1,0 +1,176 @@
+/* worker: each child runs ThreadsPerChild pool threads and one listener (the
+ * child's main thread). The listener accepts only while a pool thread is
+ * idle, so an accepted connection never waits behind busy threads while
+ * another child has idle ones; each thread then serves its connection to the
+ * end, keep-alive waits included: a kept-alive connection holds its thread,
+ * which is this strategy's trade-off. */
+#include "core/internal.h"
+#include "core/pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WORKER_DEFAULT_START 3
+#define WORKER_DEFAULT_LIMIT 16
+#define WORKER_DEFAULT_MAX_WORKERS 400
+
+static unsigned or_default(unsigned v, unsigned dflt)
+{
+    return v ? v : dflt;
+}
+
+/* MaxRequestWorkers left at its default follows ServerLimit x
+ * ThreadsPerChild down, as httpd does, rather than failing. */
+static unsigned max_workers(const mpm__settings_t *s)
+{
+    if (s->max_request_workers)
+        return s->max_request_workers;
+    unsigned cap = or_default(s->server_limit, WORKER_DEFAULT_LIMIT) * s->threads_per_child;
+    return cap < WORKER_DEFAULT_MAX_WORKERS ? cap : WORKER_DEFAULT_MAX_WORKERS;
+}
+
+static void worker_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out)
+{
+    unsigned tpc = s->threads_per_child;
+    out->units_per_child = tpc;
+    out->server_limit = or_default(s->server_limit, WORKER_DEFAULT_LIMIT);
+    unsigned max_workers_n = max_workers(s);
+    out->max_children = max_workers_n / tpc ? max_workers_n / tpc : 1;
+    if (out->max_children > out->server_limit)
+        out->max_children = out->server_limit;
+    out->start_children = or_default(s->start_servers, WORKER_DEFAULT_START);
+    if (out->start_children > out->max_children)
+        out->start_children = out->max_children;
+    out->min_spare_units = s->min_spare_threads;
+    out->max_spare_units = s->max_spare_threads;
+    /* httpd's rule: otherwise the master would retire a child only to find
+     * itself short of spares and fork it again. */
+    if (out->max_spare_units < out->min_spare_units + tpc)
+        out->max_spare_units = out->min_spare_units + tpc;
+}
+
+static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
+{
+    if (s->threads_per_child > s->thread_limit) {
+        snprintf(err, errlen, "ThreadsPerChild %u exceeds ThreadLimit %u", s->threads_per_child,
+                 s->thread_limit);
+        return MPM_ECONFIG;
+    }
+    unsigned limit = or_default(s->server_limit, WORKER_DEFAULT_LIMIT);
+    if (max_workers(s) > limit * s->threads_per_child) {
+        snprintf(err, errlen, "MaxRequestWorkers %u exceeds ServerLimit %u x ThreadsPerChild %u",
+                 max_workers(s), limit, s->threads_per_child);
+        return MPM_ECONFIG;
+    }
+    return 0;
+}
+
+static void serve_connection(mpm__pool_t *pool, mpm__sb_worker_t *unit, int fd)
+{
+    mpm__conn_serve(pool->srv, fd, unit);
+    mpm__sb_set_worker_state(unit, MPM__SB_READY);
+}
+
+/* Epoll data tags: listeners carry their index; these come after them. */
+enum { TAG_WAKE = 1000, TAG_IDLE = 1001 };
+
+static int listener_epoll(mpm_server_t *srv, mpm__pool_t *pool)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_IDLE};
+    int rc = epoll_ctl(ep, EPOLL_CTL_ADD, pool->idle_efd, &ev);
+    for (unsigned i = 0; rc == 0 && i < srv->nwake; i++) {
+        ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = TAG_WAKE};
+        rc = epoll_ctl(ep, EPOLL_CTL_ADD, srv->wake_fds[i], &ev);
+    }
+    if (rc != 0) {
+        rc = -errno;
+        close(ep);
+        return rc;
+    }
+    return ep;
+}
+
+/* Listeners are in the epoll set only while a thread is idle: a busy child
+ * leaves new connections to its siblings. EPOLLEXCLUSIVE: one waiter woken
+ * per connection (see serial.c). */
+static int set_listening(mpm_server_t *srv, int ep, int on)
+{
+    for (unsigned i = 0; i < srv->nlisteners; i++) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = i};
+        int fd = srv->listeners[i].fd;
+        if (epoll_ctl(ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) != 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, int *backoff_ms)
+{
+    int fd = mpm__accept(srv, lfd, backoff_ms);
+    if (fd >= 0 && mpm__pool_push(pool, fd) < 0)
+        close(fd); /* cannot happen: we listen only while a thread is idle */
+}
+
+/* Handles one round of events; returns 0 or a negative error. */
+static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, int ep, int *listening,
+                          int *backoff_ms)
+{
+    if (*backoff_ms)
+        mpm__accept_backoff(srv, *backoff_ms);
+    int want = mpm__pool_idle(pool) > 0;
+    if (want != *listening) {
+        int rc = set_listening(srv, ep, want);
+        if (rc < 0)
+            return rc;
+        *listening = want;
+    }
+    if (!want)
+        mpm__pool_want_idle(pool);
+    struct epoll_event evs[MPM__MAX_LISTENERS + 4];
+    int n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), -1);
+    if (n < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n && !mpm__server_stopping(srv); i++) {
+        if (evs[i].data.u32 == TAG_WAKE)
+            mpm__server_check_wake(srv);
+        else if (evs[i].data.u32 < srv->nlisteners && *listening)
+            accept_and_hand_off(srv, pool, srv->listeners[evs[i].data.u32].fd, backoff_ms);
+    }
+    return 0;
+}
+
+static int worker_serve(mpm_server_t *srv)
+{
+    mpm__pool_t pool;
+    int rc = mpm__pool_start(&pool, srv, srv->cfg.s.threads_per_child, serve_connection);
+    if (rc < 0)
+        return rc;
+    int ep = listener_epoll(srv, &pool);
+    rc = ep < 0 ? ep : 0;
+    mpm__sb_set_state(srv->slot, MPM__SB_READY);
+    int listening = 0, backoff_ms = 0;
+    while (rc == 0 && !mpm__server_stopping(srv) && !pool.init_failed)
+        rc = listener_round(srv, &pool, ep, &listening, &backoff_ms);
+    if (rc < 0)
+        mpm__log(srv, MPM_LOG_ERROR, "worker listener: %s", strerror(-rc));
+    mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
+    if (ep >= 0)
+        close(ep);
+    mpm__pool_stop(&pool);
+    return rc < 0 || pool.init_failed ? MPM_ECHILD : 0;
+}
+
+const mpm__strategy_t mpm__worker_strategy = {
+    .name = "worker",
+    .check = worker_check,
+    .pool_limits = worker_pool_limits,
+    .serve = worker_serve,
+    .wake = NULL,
+};
