@@ -72,6 +72,8 @@ typedef struct mpm__h1_msg {
     uint64_t chunk_total; /* sum of the chunk sizes announced */
     int scan_cr, scan_text, scan_done; /* head scan: last byte CR, line has text, head ended */
     unsigned scan_lines;  /* head scan: non-empty lines seen */
+    uint64_t chunk_left;  /* chunk scan: data bytes of the current chunk not yet scanned */
+    int crlf_left;        /* chunk scan: bytes of the CRLF after the data not yet checked */
 } mpm__h1_msg_t;
 
 /* Per-connection parser. Embeddable; treat the fields as private. */

@@ -453,6 +453,8 @@ static int on_chunk_header(llhttp_t *p)
     if (h->limits.body && size > h->limits.body - m->chunk_total)
         return fail(h, 413, "request body too large");
     m->chunk_total += size;
+    m->chunk_left = size;
+    m->crlf_left = size ? 2 : 0;
     if (size == 0) { /* the trailer section follows: scan it like a head */
         m->scan_done = m->scan_text = m->scan_cr = 0;
         m->scan_lines = 1;
@@ -589,6 +591,24 @@ static size_t head_scan(mpm__h1_msg_t *m, const char *data, size_t len, const ch
     return len;
 }
 
+/* llhttp 8.1 does not check the two bytes after a chunk's data; a peer that
+ * does frames the body differently (request smuggling). The data is
+ * skipped, the CRLF checked; llhttp pauses at every chunk header, which is
+ * where on_chunk_header() arms this scan for the next chunk, so no byte is
+ * scanned twice. Returns how far llhttp may parse, as head_scan(). */
+static size_t chunk_scan(mpm__h1_msg_t *m, const char *data, size_t len, const char **why)
+{
+    size_t i = m->chunk_left < len ? (size_t)m->chunk_left : len;
+    m->chunk_left -= i;
+    for (; i < len && m->crlf_left && !m->chunk_left; i++, m->crlf_left--) {
+        if (data[i] != (m->crlf_left == 2 ? '\r' : '\n')) {
+            *why = "chunk data not followed by CRLF";
+            return i;
+        }
+    }
+    return len;
+}
+
 /* Turns where llhttp stopped into the one event to report. */
 static void stopped_event(mpm__h1_t *h, mpm__h1_event_t *ev)
 {
@@ -617,6 +637,8 @@ static size_t run_parser(mpm__h1_t *h, const char *data, size_t len, mpm__h1_eve
     for (;;) {
         if (!h->msg.scan_done && !bad)
             end = used + head_scan(&h->msg, data + used, len - used, &bad);
+        else if ((h->msg.chunk_left || h->msg.crlf_left) && !bad)
+            end = used + chunk_scan(&h->msg, data + used, len - used, &bad);
         h->paused_for = PAUSE_NONE;
         llhttp_resume(&h->parser);
         llhttp_errno_t err = llhttp_execute(&h->parser, data + used, end - used);

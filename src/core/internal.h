@@ -109,7 +109,7 @@ struct mpm_server_s {
     int wake_fds[2];
     unsigned nwake;
     int ctl_fd;           /* child: read end of the control channel, else -1 */
-    int64_t started_ms;
+    atomic_int_fast64_t started_ms;
     mpm__scoreboard_t *sb;
     mpm__sb_slot_t *slot; /* this serving process's slot; NULL in the master */
     unsigned slot_index;

@@ -300,8 +300,7 @@ static int master_setup(mpm__master_t *m, mpm_server_t *srv)
     m->sigpipe[0] = m->sigpipe[1] = -1;
     srv->strategy->pool_limits(&srv->cfg.s, &m->lim);
     m->kids = calloc(m->lim.server_limit, sizeof(*m->kids));
-    srv->sb = srv->sb ? srv->sb : mpm__sb_create(m->lim.server_limit, m->lim.units_per_child);
-    if (!m->kids || !srv->sb || pipe2(m->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (!m->kids || pipe2(m->sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         mpm__server_fail(srv, "master set-up: %s", strerror(errno));
         return -errno;
     }

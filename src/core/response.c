@@ -115,8 +115,9 @@ static void settle_keepalive(mpm_request_t *req)
     const mpm__h1_head_t *hd = req->head;
     if (hd->expect_continue && !req->continue_sent)
         req->keepalive = 0;
-    else if (hd->chunked || (uint64_t)hd->content_length - req->body_received > MPM__CONN_DISCARD_MAX)
-        req->keepalive = 0;
+    else if (!hd->chunked &&
+             (uint64_t)hd->content_length - req->body_received > MPM__CONN_DISCARD_MAX)
+        req->keepalive = 0; /* a chunked rest is discarded, or the connection closed, later */
 }
 
 /* Formats the head into stack (or a heap block returned in *heap). */

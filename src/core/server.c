@@ -57,8 +57,15 @@ int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out)
         return MPM_ENOMEM;
     srv->cfg = *cfg;
     srv->strategy = strategy;
-    if (pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        rc = -errno;
+    /* The scoreboard exists from the start, so mpm_server_stats() can run on
+     * any thread at any time without racing its creation. */
+    mpm__pool_limits_t lim;
+    strategy->pool_limits(&cfg->s, &lim);
+    unsigned slots = cfg->s.one_process ? 1 : lim.server_limit;
+    srv->sb = mpm__sb_create(slots, lim.units_per_child);
+    if (!srv->sb || pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rc = srv->sb ? -errno : MPM_ENOMEM;
+        mpm__sb_destroy(srv->sb);
         free(srv);
         return rc;
     }
@@ -84,12 +91,8 @@ void mpm_server_free(mpm_server_t *srv)
     free(srv);
 }
 
-int mpm_server_bind(mpm_server_t *srv)
+static int bind_listeners(mpm_server_t *srv)
 {
-    if (!srv)
-        return MPM_EINVAL;
-    if (srv->bound || atomic_load(&srv->state) != MPM__SRV_NEW)
-        return MPM_ESTATE;
     char err[256] = "";
     int rc = mpm__listeners_open(&srv->cfg.s, srv->listeners, &srv->nlisteners, err, sizeof(err));
     if (rc < 0) {
@@ -98,6 +101,15 @@ int mpm_server_bind(mpm_server_t *srv)
     }
     srv->bound = 1;
     return 0;
+}
+
+int mpm_server_bind(mpm_server_t *srv)
+{
+    if (!srv)
+        return MPM_EINVAL;
+    if (srv->bound || atomic_load(&srv->state) != MPM__SRV_NEW)
+        return MPM_ESTATE;
+    return bind_listeners(srv);
 }
 
 int mpm_server_port(const mpm_server_t *srv, size_t i)
@@ -121,13 +133,6 @@ const char *mpm_server_errmsg(const mpm_server_t *srv)
 static int run_one_process(mpm_server_t *srv)
 {
     const mpm_config_t *cfg = &srv->cfg;
-    mpm__pool_limits_t lim;
-    srv->strategy->pool_limits(&srv->cfg.s, &lim);
-    srv->sb = mpm__sb_create(1, lim.units_per_child);
-    if (!srv->sb) {
-        mpm__server_fail(srv, "scoreboard: %s", strerror(errno));
-        return -errno;
-    }
     srv->slot = &srv->sb->slot[0];
     srv->slot_index = 0;
     mpm__sb_slot_init(srv->sb, 0, 0);
@@ -154,7 +159,7 @@ static int run_one_process(mpm_server_t *srv)
 static int run_serving(mpm_server_t *srv)
 {
     if (!srv->bound) {
-        int rc = mpm_server_bind(srv);
+        int rc = bind_listeners(srv);
         if (rc < 0)
             return rc;
     }

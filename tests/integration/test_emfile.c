@@ -40,14 +40,17 @@ static void hello(mpm_request_t *req, void *data)
     mpm_response_send(req, "Hello, World!", 13);
 }
 
-/* Lowest free descriptor number: an rlimit equal to it makes the next
- * accept() fail with EMFILE. */
-static int lowest_free_fd(void)
+/* Lowest descriptor number free in process pid: an fd limit equal to it
+ * makes that process's next accept() fail with EMFILE. */
+static int lowest_free_fd(pid_t pid)
 {
-    int fd = dup(0);
-    if (fd >= 0)
-        close(fd);
-    return fd;
+    char path[64];
+    for (int fd = 0; fd < 4096; fd++) {
+        snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+        if (access(path, F_OK) != 0)
+            return fd;
+    }
+    return -1;
 }
 
 static void run_child(int port_fd)
@@ -63,12 +66,6 @@ static void run_child(int port_fd)
     int port = mpm_server_port(srv, 0);
     (void)!write(port_fd, &port, sizeof(port));
     close(port_fd);
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        _exit(4);
-    rl.rlim_cur = (rlim_t)lowest_free_fd();
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        _exit(5);
     _exit(mpm_server_run(srv) == 0 ? 0 : 6);
 }
 
@@ -155,9 +152,23 @@ static void test_emfile_backs_off_and_recovers(void **state)
     assert_int_equal(read(port_pipe[0], &port, sizeof(port)), (ssize_t)sizeof(port));
     close(port_pipe[0]);
 
+    const char req[] = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    char buf[1024];
+    /* A first request proves the server is up with every fd it needs open;
+     * then its fd limit is lowered to leave no room for another socket. */
     int fd = connect_port(port);
     assert_true(fd >= 0);
-    const char req[] = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    assert_true(recv(fd, buf, sizeof(buf), MSG_WAITALL) > 0);
+    close(fd);
+    struct rlimit low = {.rlim_cur = (rlim_t)lowest_free_fd(pid), .rlim_max = RLIM_INFINITY};
+    struct rlimit old;
+    assert_int_equal(prlimit(pid, RLIMIT_NOFILE, NULL, &old), 0);
+    low.rlim_max = old.rlim_max;
+    assert_int_equal(prlimit(pid, RLIMIT_NOFILE, &low, NULL), 0);
+
+    fd = connect_port(port);
+    assert_true(fd >= 0);
     assert_int_equal(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
 
     int exhausted = wait_for_log(log_pipe[0], "Too many open files", 20000);
@@ -171,12 +182,8 @@ static void test_emfile_backs_off_and_recovers(void **state)
     struct timespec two = {.tv_sec = 2};
     nanosleep(&two, NULL);
     long used = cpu_ticks(pid) - before;
-    struct rlimit rl = {.rlim_cur = 1024, .rlim_max = RLIM_INFINITY};
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max < 1024 ? rl.rlim_max : 1024;
-    int raised = prlimit(pid, RLIMIT_NOFILE, &rl, NULL);
+    int raised = prlimit(pid, RLIMIT_NOFILE, &old, NULL);
 
-    char buf[1024];
     ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_WAITALL);
     close(fd);
     close(log_pipe[0]);
