@@ -140,7 +140,9 @@ start_server() {
   args=(--mpm "$mpm" --listen 127.0.0.1:0 --root "$TMP")
   [ "$ONE_PROCESS" = 1 ] && args+=(--one-process)
   args+=("${SETS[@]+"${SETS[@]}"}")
-  taskset -c "$SERVER_CPU" "$BIN" "${args[@]}" >"$out" 2>"$err" &
+  # Own session (setsid execs in place, so $! stays the server pid): a signal
+  # the server sends to its process group cannot reach this script.
+  setsid taskset -c "$SERVER_CPU" "$BIN" "${args[@]}" >"$out" 2>"$err" &
   SRV_PID=$!
   PIDS+=("$SRV_PID")
   SRV_PORT=""

@@ -55,13 +55,21 @@ static int child_is_spent(const mpm_server_t *srv, unsigned served)
     return max && served >= max;
 }
 
-/* Handles one epoll event. Returns 1 if a connection was served. */
+/* Handles one epoll event. Returns 1 if a connection was served.
+ *
+ * A listener event is honoured even once a graceful stop has begun: with
+ * EPOLLEXCLUSIVE this process may be the only one the kernel woke for that
+ * connection, and dropping the event would strand it in the backlog until
+ * the next connection wakes someone else. It is served, with
+ * Connection: close, like any in-flight request. */
 static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *backoff_ms)
 {
     if (ev->data.u32 >= srv->nlisteners) {
         mpm__server_check_wake(srv);
         return 0;
     }
+    if (mpm__server_stopping(srv) == MPM__STOP_NOW)
+        return 0;
     int fd = mpm__accept(srv, srv->listeners[ev->data.u32].fd, backoff_ms);
     if (fd < 0)
         return 0;
@@ -92,7 +100,7 @@ int mpm__serial_loop(mpm_server_t *srv)
             mpm__log(srv, MPM_LOG_ERROR, "epoll_wait: %s", strerror(errno));
             break;
         }
-        for (int i = 0; i < n && !mpm__server_stopping(srv) && !child_is_spent(srv, served); i++)
+        for (int i = 0; i < n && !child_is_spent(srv, served); i++)
             served += (unsigned)handle_ready(srv, &evs[i], &backoff_ms);
     }
     atomic_store(&srv->slot->idle, 0u);

@@ -224,7 +224,7 @@ int mpm__server_check_wake(mpm_server_t *srv)
         if (n == 0)
             mpm_server_stop(srv, 1);
         for (ssize_t i = 0; i < n; i++)
-            mpm_server_stop(srv, cmd[i] != 'g');
+            mpm_server_stop(srv, cmd[i] == 'g');
     }
     return mpm__server_stopping(srv);
 }

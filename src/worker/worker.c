@@ -98,12 +98,14 @@ static int listener_epoll(mpm_server_t *srv, mpm__pool_t *pool)
 }
 
 /* Listeners are in the epoll set only while a thread is idle: a busy child
- * leaves new connections to its siblings. EPOLLEXCLUSIVE: one waiter woken
- * per connection (see serial.c). */
+ * leaves new connections to its siblings. Unlike prefork, no
+ * EPOLLEXCLUSIVE: a child woken alone could turn busy and deregister before
+ * accepting, stranding the connection while other children sit idle; with
+ * at most ServerLimit listener threads the herd is small. */
 static int set_listening(mpm_server_t *srv, int ep, int on)
 {
     for (unsigned i = 0; i < srv->nlisteners; i++) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = i};
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
         int fd = srv->listeners[i].fd;
         if (epoll_ctl(ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) != 0)
             return -errno;
@@ -111,11 +113,14 @@ static int set_listening(mpm_server_t *srv, int ep, int on)
     return 0;
 }
 
+/* Accepts only if a thread is idle to take the connection at once. */
 static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, int *backoff_ms)
 {
+    if (mpm__pool_idle(pool) == 0)
+        return;
     int fd = mpm__accept(srv, lfd, backoff_ms);
     if (fd >= 0 && mpm__pool_push(pool, fd) < 0)
-        close(fd); /* cannot happen: we listen only while a thread is idle */
+        close(fd); /* cannot happen: only this thread takes idle threads */
 }
 
 /* Handles one round of events; returns 0 or a negative error. */
