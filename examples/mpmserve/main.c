@@ -53,7 +53,7 @@ static void usage(FILE *f)
           "  --set Directive=value       any mpmlib directive, repeatable\n"
           "                              (e.g. --set KeepAliveTimeout=10)\n"
           "  --one-process               serve in this process, no master, no fork\n"
-          "  --test-routes               enable /crash (aborts the serving process)\n"
+          "  --test-routes               enable /crash (aborts the serving process) and /pid\n"
           "  --help, --version\n"
           "routes: GET / and /hello.txt, any /echo, GET /status, GET /stream?n=K,\n"
           "        GET /sleep?ms=N, GET /files/PATH, GET /crash (--test-routes)\n"
@@ -204,10 +204,9 @@ static void set_or_die(mpm_config_t *cfg, const char *key, const char *value, co
     }
 }
 
-/* Builds the configuration from the options. listen_override, when not NULL,
- * replaces the --listen addresses (same count). */
+/* Builds the configuration from the options. */
 static mpm_config_t *build_config(const ms_opts_t *o, ms_app_t *app, int one_process,
-                                  int handle_signals, char **listen_override)
+                                  int handle_signals)
 {
     mpm_config_t *cfg;
     int rc = mpm_config_new(&cfg);
@@ -221,9 +220,8 @@ static mpm_config_t *build_config(const ms_opts_t *o, ms_app_t *app, int one_pro
     set_or_die(cfg, "OneProcess", one_process ? "On" : "Off", "--one-process");
     set_or_die(cfg, "HandleSignals", handle_signals ? "On" : "Off", "HandleSignals");
     for (size_t i = 0; i < o->nlisten; i++) {
-        const char *addr = listen_override ? listen_override[i] : o->listen[i];
         snprintf(flag, sizeof flag, "--listen %s", o->listen[i]);
-        set_or_die(cfg, "Listen", addr, flag);
+        set_or_die(cfg, "Listen", o->listen[i], flag);
     }
     for (size_t i = 0; i < o->nset; i++) {
         char kv[512];
@@ -258,40 +256,18 @@ static mpm_server_t *new_server_or_die(mpm_config_t *cfg, const ms_opts_t *o)
     return srv;
 }
 
-static void notice_one_process(void)
-{
-    fprintf(stderr, "mpmserve: multi-process mode not available yet in this build; "
-                    "running in one-process mode\n");
-}
-
-/* Binds and prints the listeners (when announce); returns 0 or the error. */
-static int bind_and_announce(mpm_server_t *srv, size_t nlisten, int *ports, int announce)
+/* Binds and prints the listeners; returns 0 or the error. */
+static int bind_and_announce(mpm_server_t *srv, size_t nlisten)
 {
     int rc = mpm_server_bind(srv);
     if (rc != 0)
         return rc; /* main() prints mpm_server_errmsg() */
     for (size_t i = 0; i < nlisten; i++) {
         int port = mpm_server_port(srv, i);
-        if (ports)
-            ports[i] = port;
-        if (announce)
-            printf("mpmserve: listening on 127.0.0.1:%d\n", port < 0 ? 0 : port);
+        printf("mpmserve: listening on 127.0.0.1:%d\n", port < 0 ? 0 : port);
     }
     fflush(stdout);
     return 0;
-}
-
-/* The host part of a listen spec ("127.0.0.1:0" -> "127.0.0.1", "[::1]:0" ->
- * "[::1]", "8080" -> ""), into buf. */
-static void listen_host(const char *spec, char *buf, size_t len)
-{
-    const char *colon = strrchr(spec, ':');
-    const char *close = strrchr(spec, ']');
-    if (!colon || (close && colon < close)) {
-        buf[0] = '\0';
-        return;
-    }
-    snprintf(buf, len, "%.*s", (int)(colon - spec), spec);
 }
 
 int main(int argc, char **argv)
@@ -310,55 +286,19 @@ int main(int argc, char **argv)
 
     /* Validate every flag once, in the mode asked for; exits 2 on a bad one. */
     int one_process = o.one_process;
-    mpm_config_t *cfg = build_config(&o, &app, one_process, !one_process, NULL);
+    mpm_config_t *cfg = build_config(&o, &app, one_process, !one_process);
     mpm_server_t *srv = new_server_or_die(cfg, &o);
     mpm_config_free(cfg);
 
-    int ports[MS_MAX_ITEMS] = {0};
     atomic_store(&g_srv, srv);
     if (g_stop_req)
         mpm_server_stop(srv, g_stop_req == 1);
-    int rc = bind_and_announce(srv, o.nlisten, ports, 1);
+    int rc = bind_and_announce(srv, o.nlisten);
     if (rc == 0)
         rc = mpm_server_run(srv);
-
-    if (rc == MPM_ENOTSUP && !one_process) {
-        /* No master in this build (run() binds, then returns MPM_ENOTSUP at
-         * once): rebuild in one-process mode on the ports already announced,
-         * ephemeral ones included. Connections that reached the first
-         * listeners in the moment between bind and this rebind are reset. */
-        notice_one_process();
-        atomic_store(&g_srv, NULL);
-        mpm_server_free(srv);
-        char specs[MS_MAX_ITEMS][300];
-        char *over[MS_MAX_ITEMS];
-        for (size_t i = 0; i < o.nlisten; i++) {
-            char host[280];
-            listen_host(o.listen[i], host, sizeof host);
-            if (strncmp(o.listen[i], "unix:", 5) == 0 || ports[i] <= 0)
-                snprintf(specs[i], sizeof specs[i], "%s", o.listen[i]);
-            else if (host[0])
-                snprintf(specs[i], sizeof specs[i], "%s:%d", host, ports[i]);
-            else
-                snprintf(specs[i], sizeof specs[i], "%d", ports[i]);
-            over[i] = specs[i];
-        }
-        cfg = build_config(&o, &app, 1, 0, over);
-        srv = new_server_or_die(cfg, &o);
-        mpm_config_free(cfg);
-        atomic_store(&g_srv, srv);
-        if (g_stop_req)
-            mpm_server_stop(srv, g_stop_req == 1);
-        rc = bind_and_announce(srv, o.nlisten, NULL, 0);
-        if (rc == 0)
-            rc = mpm_server_run(srv);
-    }
-
-    if (rc != 0 && rc != MPM_ENOTSUP) {
+    if (rc != 0) {
         const char *why = mpm_server_errmsg(srv);
         fprintf(stderr, "mpmserve: %s%s%s\n", mpm_strerror(rc), *why ? ": " : "", why);
-    } else if (rc == MPM_ENOTSUP) {
-        fprintf(stderr, "mpmserve: %s\n", mpm_strerror(rc));
     }
     atomic_store(&g_srv, NULL);
     mpm_server_free(srv);

@@ -168,10 +168,15 @@ int mpm__pool_push(mpm__pool_t *pool, int fd)
     return 0;
 }
 
-void mpm__pool_want_idle(mpm__pool_t *pool)
+void mpm__pool_idle_seen(mpm__pool_t *pool)
 {
     uint64_t drain;
     (void)!read(pool->idle_efd, &drain, sizeof(drain));
+}
+
+void mpm__pool_want_idle(mpm__pool_t *pool)
+{
+    mpm__pool_idle_seen(pool);
     pthread_mutex_lock(&pool->lock);
     pool->listener_waiting = 1;
     if (pool->idle > 0)

@@ -46,6 +46,9 @@ int mpm__pool_push(mpm__pool_t *pool, int fd);
  * poll. */
 void mpm__pool_want_idle(mpm__pool_t *pool);
 
+/* Drains idle_efd after it fired. */
+void mpm__pool_idle_seen(mpm__pool_t *pool);
+
 /* Asks every thread to exit once its current connection is done (the
  * connection itself follows the server's stop state), then joins them.
  * Queued, not yet served fds are closed. */

@@ -229,9 +229,32 @@ ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len)
     return (ssize_t)n;
 }
 
-static int body_too_large(mpm_request_t *req)
+static int finish_body(mpm_request_t *req, size_t used, const char **body, size_t *len)
 {
-    return body_error(req, 413, MPM_ETOOLARGE);
+    req->whole_body[used] = '\0';
+    *body = req->whole_body;
+    *len = used;
+    return 0;
+}
+
+/* At `max` bytes the body must be over: one more byte means it is too big. */
+static int body_ends_here(mpm_request_t *req)
+{
+    char extra;
+    ssize_t n = mpm_request_read(req, &extra, 1);
+    return n < 0 ? (int)n : n == 0 ? 0 : body_error(req, 413, MPM_ETOOLARGE);
+}
+
+/* Doubles buf's capacity, up to max. */
+static int grow_body(mpm_request_t *req, size_t *cap, size_t max)
+{
+    size_t ncap = *cap * 2 < max ? *cap * 2 : max;
+    char *p = realloc(req->whole_body, ncap + 1);
+    if (!p)
+        return MPM_ENOMEM;
+    req->whole_body = p;
+    *cap = ncap;
+    return 0;
 }
 
 int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, size_t *len)
@@ -243,35 +266,29 @@ int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, siz
     if (max == 0)
         max = SIZE_MAX - 1;
     if (req->head->content_length > 0 && (uint64_t)req->head->content_length > max)
-        return body_too_large(req);
+        return body_error(req, 413, MPM_ETOOLARGE);
     size_t cap = req->head->content_length > 0 ? (size_t)req->head->content_length : 4096;
+    cap = cap < max ? cap : max;
     size_t used = 0;
     free(req->whole_body);
     req->whole_body = malloc(cap + 1);
     if (!req->whole_body)
         return MPM_ENOMEM;
     for (;;) {
-        if (used == cap) {
-            if (cap >= max)
-                return body_too_large(req);
-            size_t ncap = cap * 2 < max ? cap * 2 : max;
-            char *p = realloc(req->whole_body, ncap + 1);
-            if (!p)
-                return MPM_ENOMEM;
-            req->whole_body = p;
-            cap = ncap;
-        }
+        int rc = 0;
+        if (used == max)
+            rc = body_ends_here(req);
+        else if (used == cap)
+            rc = grow_body(req, &cap, max);
+        if (rc < 0 || used == max)
+            return rc < 0 ? rc : finish_body(req, used, body, len);
         ssize_t n = mpm_request_read(req, req->whole_body + used, cap - used);
         if (n < 0)
             return (int)n;
         if (n == 0)
-            break;
+            return finish_body(req, used, body, len);
         used += (size_t)n;
     }
-    req->whole_body[used] = '\0';
-    *body = req->whole_body;
-    *len = used;
-    return 0;
 }
 
 /* Reads and drops what the handler left of the body, so the connection can

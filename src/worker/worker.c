@@ -113,20 +113,36 @@ static int set_listening(mpm_server_t *srv, int ep, int on)
     return 0;
 }
 
-/* Accepts only if a thread is idle to take the connection at once. */
-static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, int *backoff_ms)
+/* Accepts only if a thread is idle to take the connection at once. A child
+ * that reached MaxConnectionsPerChild stops as in a graceful stop: its
+ * threads finish their connections, then it exits and the master decides
+ * whether to replace it. */
+static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, int *backoff_ms,
+                                unsigned *accepted)
 {
     if (mpm__pool_idle(pool) == 0)
         return;
     int fd = mpm__accept(srv, lfd, backoff_ms);
-    if (fd >= 0 && mpm__pool_push(pool, fd) < 0)
+    if (fd < 0)
+        return;
+    if (mpm__pool_push(pool, fd) < 0)
         close(fd); /* cannot happen: only this thread takes idle threads */
+    unsigned max = srv->cfg.s.max_connections_per_child;
+    if (max && ++*accepted >= max)
+        mpm_server_stop(srv, 1);
 }
 
 /* Handles one round of events; returns 0 or a negative error. */
-static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, int ep, int *listening,
-                          int *backoff_ms)
+typedef struct listener_state {
+    int ep;
+    int listening;
+    int backoff_ms;
+    unsigned accepted;
+} listener_state_t;
+
+static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, listener_state_t *ls)
 {
+    int ep = ls->ep, *listening = &ls->listening, *backoff_ms = &ls->backoff_ms;
     if (*backoff_ms)
         mpm__accept_backoff(srv, *backoff_ms);
     int want = mpm__pool_idle(pool) > 0;
@@ -145,8 +161,11 @@ static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, int ep, int *lis
     for (int i = 0; i < n && !mpm__server_stopping(srv); i++) {
         if (evs[i].data.u32 == TAG_WAKE)
             mpm__server_check_wake(srv);
+        else if (evs[i].data.u32 == TAG_IDLE)
+            mpm__pool_idle_seen(pool);
         else if (evs[i].data.u32 < srv->nlisteners && *listening)
-            accept_and_hand_off(srv, pool, srv->listeners[evs[i].data.u32].fd, backoff_ms);
+            accept_and_hand_off(srv, pool, srv->listeners[evs[i].data.u32].fd, backoff_ms,
+                                &ls->accepted);
     }
     return 0;
 }
@@ -157,12 +176,12 @@ static int worker_serve(mpm_server_t *srv)
     int rc = mpm__pool_start(&pool, srv, srv->cfg.s.threads_per_child, serve_connection);
     if (rc < 0)
         return rc;
-    int ep = listener_epoll(srv, &pool);
+    listener_state_t ls = {.ep = listener_epoll(srv, &pool)};
+    int ep = ls.ep;
     rc = ep < 0 ? ep : 0;
     mpm__sb_set_state(srv->slot, MPM__SB_READY);
-    int listening = 0, backoff_ms = 0;
     while (rc == 0 && !mpm__server_stopping(srv) && !pool.init_failed)
-        rc = listener_round(srv, &pool, ep, &listening, &backoff_ms);
+        rc = listener_round(srv, &pool, &ls);
     if (rc < 0)
         mpm__log(srv, MPM_LOG_ERROR, "worker listener: %s", strerror(-rc));
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);

@@ -133,6 +133,29 @@ static void read_body_whole(void **state)
     free(data);
 }
 
+/* mpm_request_read_body() with the limit (LimitRequestBody) as its bound:
+ * a chunked body of exactly the limit is whole, one byte more is a 413. */
+static void read_body_at_exact_limit(void **state)
+{
+    th_fixture_t *fx = *state;
+    const char *const dirs[] = {"LimitRequestBody", "6", NULL};
+    th_server_t *s = th_start_server(fx, dirs);
+    tc_response_t r;
+    th_request(s->port,
+               "POST /echo-whole HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "6\r\nabc123\r\n0\r\n\r\n",
+               &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "abc123");
+    tc_response_free(&r);
+    th_request(s->port,
+               "POST /echo-whole HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "7\r\nabc1234\r\n0\r\n\r\n",
+               &r);
+    assert_int_equal(r.status, 413);
+    tc_response_free(&r);
+}
+
 static void large_upload_is_echoed_streaming(void **state)
 {
     th_fixture_t *fx = *state;
@@ -305,6 +328,7 @@ int main(void)
         TH_MATRIX(chunked_upload_trailer_is_consumed),
         TH_MATRIX(chunked_upload_in_pieces),
         TH_MATRIX(read_body_whole),
+        TH_MATRIX(read_body_at_exact_limit),
         TH_MATRIX(large_upload_is_echoed_streaming),
         TH_MATRIX(large_chunked_upload_is_counted),
         TH_MATRIX(expect_100_continue_after_handler_reads),

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -93,11 +95,34 @@ static void kept_alive_connection_holds_a_thread(void **state)
     assert_true(th_wait_for(none_busy, s, 10000));
 }
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* An idle server sleeps: its listener and threads wait on events, they do
+ * not poll. Over two seconds a spinning thread would burn about two. */
+static void idle_server_burns_no_cpu(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_start_server(fx, NULL);
+    th_expect_serving(s->port);
+    double before = cpu_seconds();
+    struct timespec two = {.tv_sec = 2};
+    nanosleep(&two, NULL);
+    assert_true(cpu_seconds() - before < 0.3);
+    th_expect_serving(s->port);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TH_CASE(fifty_sleeps_take_about_one, "worker"),
         TH_CASE(kept_alive_connection_holds_a_thread, "worker"),
+        TH_MATRIX(idle_server_burns_no_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
