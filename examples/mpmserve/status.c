@@ -27,33 +27,62 @@ static void json_string(char *out, size_t cap, const char *s)
     out[o] = '\0';
 }
 
+/* One scoreboard row; returns 0 when slot i holds no live process. */
+static int child_row(mpm_server_t *srv, unsigned i, int first, char *out, size_t cap)
+{
+    mpm_child_stats_t c;
+    memset(&c, 0, sizeof c);
+    c.size = sizeof c;
+    if (mpm_server_child_stats(srv, i, &c) != 0)
+        return 0;
+    char state[32];
+    json_string(state, sizeof state, c.state ? c.state : "");
+    int len = snprintf(out, cap,
+                       "%s\n  {\"slot\": %u, \"pid\": %d, \"generation\": %u, \"state\": %s, "
+                       "\"busy_workers\": %u, \"idle_workers\": %u, \"parked_connections\": %u, "
+                       "\"connections_served\": %" PRIu64 ", \"requests_served\": %" PRIu64
+                       ", \"idle_ms\": %" PRIu64 "}",
+                       first ? "" : ",", i, c.pid, c.generation, state, c.busy_workers,
+                       c.idle_workers, c.parked_connections, c.connections_served,
+                       c.requests_served, c.idle_ms);
+    return len > 0 && (size_t)len < cap ? len : 0;
+}
+
+/* The summary, then one row per live child, streamed: a server with
+ * thousands of children does not need a buffer sized for all of them. */
 void ms_status(mpm_request_t *req)
 {
+    mpm_server_t *srv = mpm_request_server(req);
     mpm_stats_t st;
     memset(&st, 0, sizeof st);
     st.size = sizeof st;
-    int rc = mpm_server_stats(mpm_request_server(req), &st);
-    if (rc != 0) {
+    if (mpm_server_stats(srv, &st) != 0) {
         ms_send_text(req, 500, "stats not available\n");
         return;
     }
     char strategy[64];
     json_string(strategy, sizeof strategy, st.strategy ? st.strategy : "");
-    char body[1024];
-    int len =
-        snprintf(body, sizeof body,
-                 "{\"strategy\": %s, \"generation\": %u, \"processes\": %u, "
-                 "\"busy_workers\": %u, \"idle_workers\": %u, "
-                 "\"parked_connections\": %u, \"connections_served\": %" PRIu64 ", "
-                 "\"requests_served\": %" PRIu64 ", \"uptime_ms\": %" PRIu64 ", "
-                 "\"children\": []}\n",
-                 strategy, st.generation, st.processes, st.busy_workers, st.idle_workers,
-                 st.parked_connections, st.connections_served, st.requests_served, st.uptime_ms);
-    if (len < 0 || (size_t)len >= sizeof body) {
-        ms_send_text(req, 500, "status too long\n");
-        return;
-    }
+    char buf[1024];
+    int len = snprintf(buf, sizeof buf,
+                       "{\"strategy\": %s, \"generation\": %u, \"processes\": %u, "
+                       "\"busy_workers\": %u, \"idle_workers\": %u, "
+                       "\"parked_connections\": %u, \"connections_served\": %" PRIu64 ", "
+                       "\"requests_served\": %" PRIu64 ", \"uptime_ms\": %" PRIu64 ", "
+                       "\"children\": [",
+                       strategy, st.generation, st.processes, st.busy_workers, st.idle_workers,
+                       st.parked_connections, st.connections_served, st.requests_served,
+                       st.uptime_ms);
     mpm_response_add_header(req, "Content-Type", "application/json");
     mpm_response_add_header(req, "Cache-Control", "no-store");
-    mpm_response_send(req, body, (size_t)len);
+    if (mpm_response_write(req, buf, (size_t)len) != 0)
+        return;
+    int first = 1;
+    for (unsigned i = 0; i < st.slots; i++) {
+        int n = child_row(srv, i, first, buf, sizeof buf);
+        if (n > 0 && mpm_response_write(req, buf, (size_t)n) != 0)
+            return;
+        first = first && n == 0;
+    }
+    mpm_response_write(req, "\n]}\n", 4);
+    mpm_response_end(req);
 }
