@@ -74,16 +74,9 @@ static int run_hooks_and_serve(mpm_server_t *srv)
         mpm__log(srv, MPM_LOG_ERROR, "child init hook failed");
         return MPM__EXIT_FATAL;
     }
-    int code = MPM__EXIT_NORMAL;
-    if (cfg->thread_init && cfg->thread_init(cfg->thread_data) != 0) {
-        mpm__log(srv, MPM_LOG_ERROR, "thread init hook failed");
-        code = MPM__EXIT_FATAL;
-    } else {
-        if (srv->strategy->serve(srv) < 0)
-            code = MPM__EXIT_SICK;
-        if (cfg->thread_exit)
-            cfg->thread_exit(cfg->thread_data);
-    }
+    /* Thread hooks run in the serving units themselves (serve's business). */
+    int rc = srv->strategy->serve(srv);
+    int code = rc == MPM_ECHILD ? MPM__EXIT_FATAL : rc < 0 ? MPM__EXIT_SICK : MPM__EXIT_NORMAL;
     if (cfg->child_exit)
         cfg->child_exit(cfg->child_data);
     return code;

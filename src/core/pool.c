@@ -59,6 +59,7 @@ static void *pool_thread(void *p)
     mpm__sb_worker_t *unit = mpm__sb_worker(pool->srv->sb, pool->srv->slot_index, arg.index);
     if (cfg->thread_init && cfg->thread_init(cfg->thread_data) != 0) {
         mpm__log(pool->srv, MPM_LOG_ERROR, "thread init hook failed");
+        mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
         pthread_mutex_lock(&pool->lock);
         pool->init_failed = 1;
         pthread_mutex_unlock(&pool->lock);

@@ -79,7 +79,24 @@ static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *ba
     return 1;
 }
 
+static int serial_loop_run(mpm_server_t *srv);
+
+/* The calling thread is prefork's one serving unit: the thread hooks run
+ * around it. A failing init hook is MPM_ECHILD (the process cannot serve). */
 int mpm__serial_loop(mpm_server_t *srv)
+{
+    const mpm_config_t *cfg = &srv->cfg;
+    if (cfg->thread_init && cfg->thread_init(cfg->thread_data) != 0) {
+        mpm__log(srv, MPM_LOG_ERROR, "thread init hook failed");
+        return MPM_ECHILD;
+    }
+    int rc = serial_loop_run(srv);
+    if (cfg->thread_exit)
+        cfg->thread_exit(cfg->thread_data);
+    return rc;
+}
+
+static int serial_loop_run(mpm_server_t *srv)
 {
     int ep = make_epoll(srv);
     if (ep < 0) {

@@ -141,15 +141,9 @@ static int run_one_process(mpm_server_t *srv)
         mpm__server_fail(srv, "child init hook failed");
         return MPM_ECHILD;
     }
-    int rc = 0;
-    if (cfg->thread_init && cfg->thread_init(cfg->thread_data) != 0) {
+    int rc = srv->strategy->serve(srv);
+    if (rc == MPM_ECHILD)
         mpm__server_fail(srv, "thread init hook failed");
-        rc = MPM_ECHILD;
-    } else {
-        rc = srv->strategy->serve(srv);
-        if (cfg->thread_exit)
-            cfg->thread_exit(cfg->thread_data);
-    }
     if (cfg->child_exit)
         cfg->child_exit(cfg->child_data);
     mpm__sb_set_state(srv->slot, MPM__SB_DEAD);

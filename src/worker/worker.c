@@ -188,7 +188,7 @@ static int worker_serve(mpm_server_t *srv)
     if (ep >= 0)
         close(ep);
     mpm__pool_stop(&pool);
-    return rc < 0 || pool.init_failed ? MPM_ECHILD : 0;
+    return pool.init_failed ? MPM_ECHILD : rc;
 }
 
 const mpm__strategy_t mpm__worker_strategy = {

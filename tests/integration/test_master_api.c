@@ -1,0 +1,151 @@
+/* The master through the API, in this process: mpm_server_run() with
+ * OneProcess Off forks children from a test thread, as an embedding host
+ * would; stop and restart are API calls; signals are the host's. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define RUN_BOUND_MS 30000
+
+/* A master with two small children; fails the case if it does not start. */
+static th_server_t *start_master(th_fixture_t *fx, int handle_signals)
+{
+    static const char *const dirs[] = {"StartServers", "2",        "MinSpareServers", "1",
+                                       "MaxSpareServers", "4",     "MinSpareThreads", "1",
+                                       "MaxSpareThreads", "60",    NULL};
+    th_server_t *s = th_new_server(fx);
+    for (size_t i = 0; dirs[i]; i += 2)
+        assert_int_equal(th_server_set(s, dirs[i], dirs[i + 1]), 0);
+    assert_int_equal(th_server_set(s, "OneProcess", "Off"), 0);
+    assert_int_equal(th_server_set(s, "HandleSignals", handle_signals ? "On" : "Off"), 0);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    return s;
+}
+
+static mpm_stats_t stats(th_server_t *s)
+{
+    mpm_stats_t st = {.size = sizeof(st)};
+    assert_int_equal(mpm_server_stats(s->srv, &st), 0);
+    return st;
+}
+
+static int two_ready(void *arg)
+{
+    mpm_stats_t st = stats(arg);
+    return st.processes == 2 && st.idle_workers >= 2;
+}
+
+static int generation_one(void *arg)
+{
+    return stats(arg).generation == 1;
+}
+
+static void get_hello(int port)
+{
+    tc_response_t r;
+    th_request(port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "Hello, World!");
+    tc_response_free(&r);
+}
+
+static void master_serves_restarts_and_stops(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start_master(fx, 0);
+    assert_true(th_wait_for(two_ready, s, RUN_BOUND_MS));
+    get_hello(s->port);
+    mpm_child_stats_t c = {.size = sizeof(c)};
+    int rows = 0, pids[2] = {0};
+    for (unsigned i = 0; i < stats(s).slots; i++) {
+        if (mpm_server_child_stats(s->srv, i, &c) == 0 && rows < 2)
+            pids[rows++] = c.pid;
+    }
+    assert_int_equal(rows, 2);
+    assert_true(pids[0] > 0 && pids[0] != getpid());
+    assert_int_equal(mpm_server_child_stats(s->srv, stats(s).slots, &c), MPM_ERANGE);
+
+    assert_int_equal(mpm_server_restart(s->srv, 1), 0);
+    assert_true(th_wait_for(generation_one, s, RUN_BOUND_MS));
+    get_hello(s->port);
+    assert_int_equal(th_server_stop(s, 1), 0);
+    assert_int_equal(s->run_rc, 0);
+    for (int i = 0; i < 2; i++)
+        assert_true(kill(pids[i], 0) != 0); /* reaped: gone */
+}
+
+static int fail_init(void *data)
+{
+    return -1;
+}
+
+static void failing_child_init_stops_master(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    assert_int_equal(th_server_set(s, "OneProcess", "Off"), 0);
+    assert_int_equal(th_server_set(s, "HandleSignals", "Off"), 0);
+    mpm_config_set_child_hooks(th_server_config(s), fail_init, NULL, NULL);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    assert_true(th_server_wait_run(s, RUN_BOUND_MS));
+    assert_int_equal(s->run_rc, MPM_ECHILD);
+    assert_non_null(strstr(mpm_server_errmsg(s->srv), "child init"));
+}
+
+static atomic_int host_usr1;
+
+static void host_handler(int sig)
+{
+    atomic_fetch_add(&host_usr1, 1);
+}
+
+static void signal_handlers_are_restored_and_not_shared(void **state)
+{
+    th_fixture_t *fx = *state;
+    struct sigaction mine = {.sa_handler = host_handler}, now;
+    sigemptyset(&mine.sa_mask);
+    atomic_store(&host_usr1, 0);
+    assert_int_equal(sigaction(SIGUSR1, &mine, NULL), 0);
+
+    th_server_t *a = start_master(fx, 1);
+    assert_true(th_wait_for(two_ready, a, RUN_BOUND_MS));
+    /* A second master in the same process cannot own the signals too. */
+    th_server_t *b = th_new_server(fx);
+    assert_int_equal(th_server_set(b, "OneProcess", "Off"), 0);
+    if (th_server_start(b) != 0)
+        fail_msg("start: %s", b->errmsg);
+    assert_true(th_server_wait_run(b, RUN_BOUND_MS));
+    assert_int_equal(b->run_rc, MPM_ESTATE);
+
+    assert_int_equal(th_server_stop(a, 0), 0);
+    assert_int_equal(sigaction(SIGUSR1, NULL, &now), 0);
+    assert_ptr_equal(now.sa_handler, host_handler);
+    raise(SIGUSR1);
+    assert_int_equal(atomic_load(&host_usr1), 1);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+#define MASTER_CASE(f) TH_CASE(f, "prefork"), TH_CASE(f, "worker")
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        MASTER_CASE(master_serves_restarts_and_stops),
+        MASTER_CASE(failing_child_init_stops_master),
+        MASTER_CASE(signal_handlers_are_restored_and_not_shared),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
