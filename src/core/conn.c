@@ -126,6 +126,7 @@ static int serve_request(mpm__conn_t *c)
     if (!keep && !c->broken && mpm__request_body_pending(&req))
         linger_close(c); /* unread body: let the client read our answer */
     mpm__h1_next(&c->h1);
+    c->poll_first = c->in_start == c->in_end;
     return keep;
 }
 
@@ -142,6 +143,7 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     c->draining = 0;
     c->drain_deadline = 0;
     c->broken = 0;
+    c->poll_first = 0;
     memset(&c->resp_headers, 0, sizeof(c->resp_headers));
     c->remote[0] = c->local[0] = '\0';
     c->remote_port = c->local_port = -1;

@@ -54,6 +54,7 @@ struct mpm__conn {
     int draining;             /* graceful stop seen: answer with close */
     int64_t drain_deadline;   /* idle connections close at this time */
     int broken;               /* I/O failed: stop serving */
+    int poll_first;           /* a response just went out: the next read would block */
     mpm__resp_headers_t resp_headers;
     char remote[64], local[64];
     int remote_port, local_port;

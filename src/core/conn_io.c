@@ -74,13 +74,32 @@ static void compact_input(mpm__conn_t *c)
     }
 }
 
+/* Waits for input; 0 when readable, else what mpm__conn_fill() returns. */
+static int wait_readable(mpm__conn_t *c, int64_t deadline_ms)
+{
+    int w = mpm__conn_wait(c, POLLIN, deadline_ms);
+    if (w == MPM__WAIT_READY)
+        return 0;
+    if (w == MPM__WAIT_TIMEOUT)
+        return MPM_ETIMEDOUT;
+    if (w == MPM__WAIT_DRAIN)
+        return MPM_EAGAIN;
+    c->broken = 1;
+    return MPM_ECLOSED;
+}
+
 ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
 {
     if (c->pending_len == 0)
         compact_input(c);
     if (c->in_end == sizeof(c->in))
         return MPM_ERANGE; /* caller must consume first */
-    for (;;) {
+    /* Right after a response the client has rarely sent its next request
+     * yet: wait before reading rather than make a recv() that would only say
+     * EAGAIN. One syscall less per kept-alive request. */
+    int rc = c->poll_first ? wait_readable(c, deadline_ms) : 0;
+    c->poll_first = 0;
+    while (rc == 0) {
         ssize_t n = c->tp->recv(c, c->in + c->in_end, sizeof(c->in) - c->in_end);
         if (n > 0) {
             c->in_end += (size_t)n;
@@ -92,16 +111,9 @@ ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
             c->broken = 1;
             return MPM_ECLOSED;
         }
-        int w = mpm__conn_wait(c, POLLIN, deadline_ms);
-        if (w == MPM__WAIT_TIMEOUT)
-            return MPM_ETIMEDOUT;
-        if (w == MPM__WAIT_DRAIN)
-            return MPM_EAGAIN;
-        if (w == MPM__WAIT_STOP) {
-            c->broken = 1;
-            return MPM_ECLOSED;
-        }
+        rc = wait_readable(c, deadline_ms);
     }
+    return rc;
 }
 
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev)

@@ -25,6 +25,8 @@
 
 #include <cmocka.h>
 
+#include "proc.h"
+
 static int log_fd = -1;
 
 static void child_log(mpm_log_level_t level, const char *msg, void *data)
@@ -100,19 +102,8 @@ static int wait_for_log(int fd, const char *needle, int timeout_ms)
 /* utime + stime of pid, in clock ticks. */
 static long cpu_ticks(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
-        return -1;
-    return ut + st;
+    tp_stat_t st;
+    return tp_stat(pid, &st) == 0 ? st.cpu_ticks : -1;
 }
 
 static int connect_port(int port)

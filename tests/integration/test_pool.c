@@ -19,27 +19,17 @@
 #include <cmocka.h>
 
 #include "harness.h"
+#include "proc.h"
 
 #define MAX_KIDS 256
 
 /* ---- processes ---- */
 
+/* The parent of a live process; -1 for one that is gone or a zombie. */
 static pid_t parent_of(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    char state;
-    int ppid;
-    if (!p || sscanf(p + 2, "%c %d", &state, &ppid) != 2 || state == 'Z')
-        return -1;
-    return ppid;
+    tp_stat_t st;
+    return tp_stat(pid, &st) == 0 && st.state != 'Z' ? st.ppid : -1;
 }
 
 /* Live (non-zombie) children of master; returns how many. */
