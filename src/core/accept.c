@@ -35,6 +35,10 @@ int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms)
         *backoff_ms = b > MPM__ACCEPT_BACKOFF_MAX_MS ? MPM__ACCEPT_BACKOFF_MAX_MS : b;
         mpm__log(srv, MPM_LOG_WARN, "accept: %s; pausing accepts for %d ms", strerror(err),
                  *backoff_ms);
+    } else if (err == EINVAL) {
+        /* The listener was shut down: the master is stopping gracefully.
+         * Stop accepting here too rather than spin on its hang-up. */
+        mpm_server_stop(srv, 1);
     } else if (!failure_is_transient(err)) {
         mpm__log(srv, MPM_LOG_ERROR, "accept: %s", strerror(err));
     }

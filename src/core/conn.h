@@ -46,7 +46,6 @@ struct mpm__conn {
     int fd;
     const mpm__transport_t *tp;
     mpm__h1_t h1;
-    char in[MPM__CONN_INBUF];
     size_t in_start, in_end;
     const char *pending_body; /* body bytes the engine reported, not yet handed out */
     size_t pending_len;
@@ -58,6 +57,10 @@ struct mpm__conn {
     mpm__resp_headers_t resp_headers;
     char remote[64], local[64];
     int remote_port, local_port;
+    /* Last, so that an idle connection touches only the buffer's first page
+     * and the fields above: memory per idle connection is what worker pays
+     * for each kept-alive client. */
+    char in[MPM__CONN_INBUF];
 };
 
 /* Outcome of waiting for the socket. */

@@ -41,7 +41,9 @@ int mpm__parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *le
 /* Accepts one connection from lfd (non-blocking, close-on-exec). Returns the
  * fd, or -1 when there is nothing to serve now; on fd exhaustion *backoff_ms
  * grows (10 ms doubling to 1 s) and the caller should call
- * mpm__accept_backoff() before accepting again. A success resets it. */
+ * mpm__accept_backoff() before accepting again. A success resets it. A
+ * listener shut down by the master (graceful stop) starts a graceful stop of
+ * the calling process. */
 int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms);
 /* Waits backoff_ms, or less if a wake fd fires. */
 void mpm__accept_backoff(mpm_server_t *srv, int backoff_ms);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,11 +127,24 @@ static void tell_all(mpm__master_t *m, char cmd)
             mpm__master_tell(m, i, cmd);
 }
 
+/* Children finishing their requests still hold copies of the listening
+ * sockets, which would keep accepting connections into a backlog nobody
+ * serves any more (reset when the last copy closes). shutdown() on a
+ * listening socket stops it for every process at once: new clients are
+ * refused instead. Sockets the host handed in are left alone. */
+static void refuse_new_connections(mpm_server_t *srv)
+{
+    for (unsigned i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i].owned)
+            (void)shutdown(srv->listeners[i].fd, SHUT_RDWR);
+}
+
 static void stop_gracefully(mpm__master_t *m, struct pollfd *p)
 {
     mpm__log(m->srv, MPM_LOG_NOTICE, "graceful stop: waiting for %u children",
              mpm__master_live(m));
     tell_all(m, 'g');
+    refuse_new_connections(m->srv);
     int64_t bound = m->srv->cfg.s.graceful_shutdown_timeout_ms;
     if (!wait_children(m, p, bound ? mpm__now_ms() + bound : 0, 1))
         stop_children_now(m, p, 0);
@@ -237,11 +251,10 @@ static void grow_pool(mpm__master_t *m, const pool_census_t *c)
     }
     if (mpm__now_ms() < m->spawn_blocked_until_ms)
         return;
-    unsigned upc = m->lim.units_per_child;
-    unsigned need = (m->lim.min_spare_units - c->idle_units + upc - 1) / upc;
+    /* As httpd: the whole current rate, not just the shortfall, so that a
+     * burst of load is met within a few passes. */
     unsigned room = m->lim.max_children - c->children;
-    unsigned n = need < m->spawn_rate ? need : m->spawn_rate;
-    spawn_children(m, n < room ? n : room);
+    spawn_children(m, m->spawn_rate < room ? m->spawn_rate : room);
     if (m->spawn_rate < MPM__MAX_SPAWN_RATE)
         m->spawn_rate *= 2;
 }

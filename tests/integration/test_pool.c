@@ -150,6 +150,7 @@ typedef struct load {
     int port;
     const char *target;
     int keepalive;
+    int until_close; /* stop at the server's Connection: close or refusal */
     atomic_int stop;
     atomic_int ok, failed;
     pthread_t threads[32];
@@ -168,7 +169,8 @@ static void *load_client(void *arg)
     tc_conn_t c = {.fd = -1};
     while (!atomic_load(&l->stop)) {
         if (c.fd < 0 && tc_connect(&c, l->port, 20000) != TC_OK) {
-            atomic_fetch_add(&l->failed, 1);
+            if (!l->until_close) /* a stopping server may refuse */
+                atomic_fetch_add(&l->failed, 1);
             break;
         }
         tc_response_t r;
@@ -180,20 +182,25 @@ static void *load_client(void *arg)
         if (!good)
             fprintf(stderr, "load: request failed: %s, status %d, after %d ok\n",
                     tc_result_name(rc), rc == TC_OK ? r.status : 0, atomic_load(&l->ok));
-        if (rc != TC_OK || !l->keepalive || tc_header_has_token(&r, "Connection", "close"))
+        int closing = rc == TC_OK && tc_header_has_token(&r, "Connection", "close");
+        if (rc != TC_OK || !l->keepalive || closing)
             tc_close(&c);
         tc_response_free(&r);
+        if (closing && l->until_close)
+            break;
     }
     tc_close(&c);
     return NULL;
 }
 
-static void load_start(load_t *l, int port, const char *target, int nthreads, int keepalive)
+static void load_start(load_t *l, int port, const char *target, int nthreads, int keepalive,
+                       int until_close)
 {
     memset(l, 0, sizeof(*l));
     l->port = port;
     l->target = target;
     l->keepalive = keepalive;
+    l->until_close = until_close;
     for (l->nthreads = 0; l->nthreads < nthreads; l->nthreads++)
         assert_int_equal(pthread_create(&l->threads[l->nthreads], NULL, load_client, l), 0);
 }
@@ -218,7 +225,7 @@ static void pool_grows_under_load_and_shrinks_after(void **state)
     th_process_t *p = start_pool(fx, NULL);
     assert_true(wait_children(p->pid, 2, 2, 20000));
     load_t l;
-    load_start(&l, p->port, "/sleep?ms=1000", 20, 0);
+    load_start(&l, p->port, "/sleep?ms=1000", 20, 0, 0);
     /* 20 clients each holding a unit for a second: the master must add
      * children, faster each pass (1, 2, 4 ...), up to what 20 need. */
     int grew = wait_children(p->pid, 6, MAX_KIDS, 30000);
@@ -281,7 +288,7 @@ static void graceful_restart_under_load_loses_nothing(void **state)
     th_process_t *p = start_pool(fx, NULL);
     assert_true(wait_children(p->pid, 2, 2, 20000));
     load_t l;
-    load_start(&l, p->port, "/", 4, 1);
+    load_start(&l, p->port, "/", 4, 1, 0);
     assert_true(th_wait_for(has_ok, &l, 20000));
     for (int i = 0; i < 2; i++) {
         assert_int_equal(kill(p->pid, SIGUSR1), 0);
@@ -324,6 +331,24 @@ static void graceful_stop_finishes_in_flight_request(void **state)
     assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
     for (int i = 0; i < nkids; i++)
         assert_true(th_wait_for(pid_gone_cond, &kids[i], 10000));
+}
+
+/* Graceful stop under a steady stream of keep-alive requests: every request
+ * sent is answered (the last ones with Connection: close); new connections
+ * are refused, not accepted into a backlog nobody serves. */
+static void graceful_stop_under_load_loses_nothing(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_process_t *p = start_pool(fx, NULL);
+    assert_true(wait_children(p->pid, 2, 2, 20000));
+    load_t l;
+    load_start(&l, p->port, "/", 4, 1, 1);
+    assert_true(th_wait_for(has_ok, &l, 20000));
+    assert_int_equal(kill(p->pid, SIGWINCH), 0);
+    assert_int_equal(th_process_stop(p, 0, 30000), 0);
+    load_stop(&l);
+    assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
+    assert_int_equal(atomic_load(&l.failed), 0);
 }
 
 static void max_connections_per_child_rotates_pids(void **state)
@@ -415,6 +440,7 @@ int main(void)
         POOL_CASE(crash_loses_only_its_child),
         POOL_CASE(graceful_restart_under_load_loses_nothing),
         POOL_CASE(graceful_stop_finishes_in_flight_request),
+        POOL_CASE(graceful_stop_under_load_loses_nothing),
         POOL_CASE(max_connections_per_child_rotates_pids),
         POOL_CASE(sigterm_leaves_no_child),
         POOL_CASE(sigint_leaves_no_child),

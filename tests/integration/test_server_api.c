@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -422,6 +423,47 @@ static void host_listen_fd_is_used_and_kept_open(void **state)
     assert_true(accepting);
 }
 
+static int path_exists(void *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* Listen unix:/path serves over a unix socket, removes the socket file when
+ * the server is freed, and reports the peer as "unix". */
+static void unix_socket_listener_serves(void **state)
+{
+    th_fixture_t *fx = *state;
+    char path[108], spec[120];
+    snprintf(path, sizeof(path), "/tmp/mpm-test-%d-%s.sock", (int)getpid(), fx->strategy);
+    snprintf(spec, sizeof(spec), "unix:%s", path);
+    th_server_t *s = th_new_bare_server(fx);
+    assert_int_equal(th_server_set(s, "Listen", spec), 0);
+    if (th_server_launch(s) != 0) /* run() binds: a unix listener has no port */
+        fail_msg("%s", s->errmsg);
+    assert_true(th_wait_for(path_exists, path, 10000));
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    const char req[] = "GET /info HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL), (ssize_t)sizeof(req) - 1);
+    char buf[2048];
+    size_t got = 0;
+    ssize_t n;
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while (got < sizeof(buf) - 1 && (n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0)) > 0)
+        got += (size_t)n;
+    close(fd);
+    buf[got] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_non_null(strstr(buf, "remote=unix"));
+    assert_int_equal(th_server_stop(s, 0), 0);
+    mpm_server_free(s->srv);
+    s->srv = NULL;
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 static void bad_listen_fd_is_einval(void **state)
 {
     mpm_config_t *cfg;
@@ -545,6 +587,7 @@ int main(void)
         TH_MATRIX(access_log_gets_each_request),
         TH_MATRIX(stats_count_requests),
         TH_MATRIX(host_listen_fd_is_used_and_kept_open),
+        TH_MATRIX(unix_socket_listener_serves),
         TH_CASE(bad_listen_fd_is_einval, "prefork"),
         TH_MATRIX(mpmserve_one_process_serves_and_exits_cleanly),
         TH_MATRIX(mpmserve_multi_process_serves_and_exits_cleanly),
