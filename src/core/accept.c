@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #define MPM__ACCEPT_BACKOFF_MIN_MS 10
@@ -39,10 +40,35 @@ int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms)
         /* The listener was shut down: the master is stopping gracefully.
          * Stop accepting here too rather than spin on its hang-up. */
         mpm_server_stop(srv, 1);
+        return MPM_ECLOSED;
     } else if (!failure_is_transient(err)) {
         mpm__log(srv, MPM_LOG_ERROR, "accept: %s", strerror(err));
     }
     return -1;
+}
+
+int mpm__accepting(mpm_server_t *srv, int64_t *drain_until, int *timeout_ms)
+{
+    int stop = mpm__server_stopping(srv);
+    *timeout_ms = -1;
+    if (stop == MPM__STOP_NONE)
+        return 1;
+    if (stop == MPM__STOP_NOW)
+        return 0;
+    int64_t now = mpm__now_ms();
+    if (!*drain_until)
+        *drain_until = now + mpm__drain_window_ms(srv);
+    if (now >= *drain_until)
+        return 0;
+    *timeout_ms = (int)(*drain_until - now);
+    return 1;
+}
+
+int mpm__unwatch_wake_fds(mpm_server_t *srv, int ep)
+{
+    for (unsigned i = 0; i < srv->nwake; i++)
+        (void)epoll_ctl(ep, EPOLL_CTL_DEL, srv->wake_fds[i], NULL);
+    return 0;
 }
 
 void mpm__accept_backoff(mpm_server_t *srv, int backoff_ms)

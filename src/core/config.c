@@ -294,39 +294,36 @@ static int parse_uint(mpm__settings_t *s, const directive_t *d, const char *v, c
     return 0;
 }
 
-/* Bytes; "K", "M", "G" multiply by 1024, 1024^2, 1024^3. */
-static int parse_size_text(const char *v, uint64_t *out, int *overflow)
+/* A number followed by one of a table's unit suffixes (case-insensitive,
+ * spaces allowed between); the first entry is the unit of a bare number. */
+typedef struct unit {
+    const char *suffix;
+    uint64_t factor;
+} unit_t;
+
+static const unit_t size_units[] = {
+    {"", 1}, {"K", 1ull << 10}, {"M", 1ull << 20}, {"G", 1ull << 30}, {NULL, 0}};
+
+/* Seconds are httpd's unit; "300ms" is milliseconds. */
+static const unit_t time_units[] = {{"", 1000}, {"s", 1000}, {"ms", 1}, {NULL, 0}};
+
+static int parse_scaled(const char *v, const unit_t *units, uint64_t *out, int *overflow)
 {
     uint64_t n;
     const char *end = parse_digits(v, &n, overflow);
     if (!end)
         return -1;
-    uint64_t unit = 1;
-    switch (toupper((unsigned char)*end)) {
-    case '\0':
-        break;
-    case 'K':
-        unit = (uint64_t)1 << 10;
-        end++;
-        break;
-    case 'M':
-        unit = (uint64_t)1 << 20;
-        end++;
-        break;
-    case 'G':
-        unit = (uint64_t)1 << 30;
-        end++;
-        break;
-    default:
-        return -1;
+    end = skip_spaces(end);
+    for (const unit_t *u = units; u->suffix; u++) {
+        if (strcasecmp(end, u->suffix) != 0)
+            continue;
+        if (scale(n, u->factor, out)) {
+            *overflow = 1;
+            return -1;
+        }
+        return 0;
     }
-    if (*end)
-        return -1;
-    if (scale(n, unit, out)) {
-        *overflow = 1;
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 static int parse_size(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
@@ -336,7 +333,7 @@ static int parse_size(mpm__settings_t *s, const directive_t *d, const char *v, c
     int overflow = 0;
     if (is_negative_number(v))
         return out_of_range(d, v, err, errlen);
-    if (parse_size_text(v, &n, &overflow)) {
+    if (parse_scaled(v, size_units, &n, &overflow)) {
         if (overflow)
             return out_of_range(d, v, err, errlen);
         return fail(err, errlen, "%s: '%s' is not a size (bytes, or N followed by K, M or G)",
@@ -348,28 +345,6 @@ static int parse_size(mpm__settings_t *s, const directive_t *d, const char *v, c
     return 0;
 }
 
-/* "5" and "5s" are seconds (httpd's unit), "300ms" milliseconds. */
-static int parse_time_text(const char *v, uint64_t *ms, int *overflow)
-{
-    uint64_t n;
-    const char *end = parse_digits(v, &n, overflow);
-    if (!end)
-        return -1;
-    end = skip_spaces(end);
-    uint64_t unit;
-    if (*end == '\0' || strcasecmp(end, "s") == 0)
-        unit = 1000;
-    else if (strcasecmp(end, "ms") == 0)
-        unit = 1;
-    else
-        return -1;
-    if (scale(n, unit, ms)) {
-        *overflow = 1;
-        return -1;
-    }
-    return 0;
-}
-
 /* Parses and range-checks one time value for directive d. */
 static int parse_time_value(const directive_t *d, const char *v, uint64_t *ms, char *err,
                             size_t errlen)
@@ -377,7 +352,7 @@ static int parse_time_value(const directive_t *d, const char *v, uint64_t *ms, c
     int overflow = 0;
     if (is_negative_number(v))
         return out_of_range(d, v, err, errlen);
-    if (parse_time_text(v, ms, &overflow)) {
+    if (parse_scaled(v, time_units, ms, &overflow)) {
         if (overflow)
             return out_of_range(d, v, err, errlen);
         return fail(err, errlen, "%s: '%s' is not a time (seconds, or N ms)", d->name, v);
@@ -395,15 +370,24 @@ static int parse_time(mpm__settings_t *s, const directive_t *d, const char *v, c
     return 0;
 }
 
-static int parse_name(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
-                      size_t errlen)
+/* The choice v names, or NULL with the list of valid ones in err. */
+static const choice_t *choose(const directive_t *d, const char *v, char *err, size_t errlen)
 {
     const choice_t *c = find_choice(d->choices, v);
     if (!c) {
         char list[128];
         join_choices(d->choices, list, sizeof list);
-        return fail(err, errlen, "%s: '%s' is not one of %s", d->name, v, list);
+        fail(err, errlen, "%s: '%s' is not one of %s", d->name, v, list);
     }
+    return c;
+}
+
+static int parse_name(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                      size_t errlen)
+{
+    const choice_t *c = choose(d, v, err, errlen);
+    if (!c)
+        return MPM_ECONFIG;
     /* Store the canonical spelling: "Worker" is kept as "worker". */
     snprintf(field(s, d), d->size, "%s", c->name);
     return 0;
@@ -412,12 +396,9 @@ static int parse_name(mpm__settings_t *s, const directive_t *d, const char *v, c
 static int parse_level(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
                        size_t errlen)
 {
-    const choice_t *c = find_choice(d->choices, v);
-    if (!c) {
-        char list[128];
-        join_choices(d->choices, list, sizeof list);
-        return fail(err, errlen, "%s: '%s' is not one of %s", d->name, v, list);
-    }
+    const choice_t *c = choose(d, v, err, errlen);
+    if (!c)
+        return MPM_ECONFIG;
     store_num(s, d, (uint64_t)c->value);
     return 0;
 }

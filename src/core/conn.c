@@ -21,12 +21,8 @@ static int64_t min64(int64_t a, int64_t b)
 
 void mpm__conn_start_draining(mpm__conn_t *c)
 {
-    const mpm__settings_t *s = &c->srv->cfg.s;
-    int64_t window = min64(s->drain_window_ms, s->keepalive_timeout_ms);
-    if (s->graceful_shutdown_timeout_ms > 0)
-        window = min64(window, s->graceful_shutdown_timeout_ms);
     c->draining = 1;
-    c->drain_deadline = mpm__now_ms() + window;
+    c->drain_deadline = mpm__now_ms() + mpm__drain_window_ms(c->srv);
 }
 
 static void linger_close(mpm__conn_t *c)
@@ -123,8 +119,10 @@ static int serve_request(mpm__conn_t *c)
     mpm__response_complete(&req);
     mpm__request_finish(&req);
     int keep = req.keepalive && !c->broken && !req.body_failed;
-    if (!keep && !c->broken && mpm__request_body_pending(&req))
-        linger_close(c); /* unread body: let the client read our answer */
+    /* Unread input (the rest of a body, pipelined requests) would make our
+     * close a reset that can destroy the answer in flight: linger instead. */
+    if (!keep && !c->broken && (mpm__request_body_pending(&req) || c->in_start < c->in_end))
+        linger_close(c);
     mpm__h1_next(&c->h1);
     c->poll_first = c->in_start == c->in_end;
     return keep;

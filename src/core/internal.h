@@ -42,11 +42,24 @@ int mpm__parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *le
  * fd, or -1 when there is nothing to serve now; on fd exhaustion *backoff_ms
  * grows (10 ms doubling to 1 s) and the caller should call
  * mpm__accept_backoff() before accepting again. A success resets it. A
- * listener shut down by the master (graceful stop) starts a graceful stop of
- * the calling process. */
+ * listener shut down by the master (graceful stop) gives MPM_ECLOSED: the
+ * caller stops accepting, and the calling process stops gracefully. */
 int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms);
 /* Waits backoff_ms, or less if a wake fd fires. */
 void mpm__accept_backoff(mpm_server_t *srv, int backoff_ms);
+
+/* Whether a listener should go on accepting, and how long its next wait may
+ * last (*timeout_ms, -1 = no bound). During a graceful stop it goes on for
+ * the drain window (*drain_until, 0 at first, is set on the first call that
+ * sees the stop), so that connections already queued are served, with
+ * Connection: close, instead of being reset when the listeners shut. */
+int mpm__accepting(mpm_server_t *srv, int64_t *drain_until, int *timeout_ms);
+
+/* Once draining, the wake fds stay readable: a listener stops watching them
+ * in its epoll set ep so the drain window is not a busy loop (a hard stop
+ * still arrives as a signal in a child, or at the window's end). Returns 0,
+ * the new "watched" state. */
+int mpm__unwatch_wake_fds(mpm_server_t *srv, int ep);
 
 /* ---- logging (log.c) ---- */
 
@@ -120,6 +133,10 @@ struct mpm_server_s {
 
 /* Records a start-up failure message for mpm_server_errmsg(). */
 void mpm__server_fail(mpm_server_t *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The drain window of DESIGN §4: DrainWindow, never longer than
+ * KeepAliveTimeout or GracefulShutdownTimeout. */
+int64_t mpm__drain_window_ms(const mpm_server_t *srv);
 
 /* A wake fd was readable: take in what it says (a child reads its master's
  * commands here). Returns the stop state afterwards. */

@@ -131,7 +131,9 @@ static void tell_all(mpm__master_t *m, char cmd)
  * sockets, which would keep accepting connections into a backlog nobody
  * serves any more (reset when the last copy closes). shutdown() on a
  * listening socket stops it for every process at once: new clients are
- * refused instead. Sockets the host handed in are left alone. */
+ * refused instead (connections already queued but not yet accepted are
+ * reset: the inherent race of any stop). Sockets the host handed in are
+ * left alone. */
 static void refuse_new_connections(mpm_server_t *srv)
 {
     for (unsigned i = 0; i < srv->nlisteners; i++)
@@ -143,10 +145,16 @@ static void stop_gracefully(mpm__master_t *m, struct pollfd *p)
 {
     mpm__log(m->srv, MPM_LOG_NOTICE, "graceful stop: waiting for %u children",
              mpm__master_live(m));
+    /* Children go on accepting through the drain window, so the connections
+     * already queued are served (with Connection: close); then the listeners
+     * shut for every process at once and new clients are refused. */
+    int64_t start = mpm__now_ms();
     tell_all(m, 'g');
+    wait_children(m, p, start + mpm__drain_window_ms(m->srv), 1);
     refuse_new_connections(m->srv);
     int64_t bound = m->srv->cfg.s.graceful_shutdown_timeout_ms;
-    if (!wait_children(m, p, bound ? mpm__now_ms() + bound : 0, 1))
+    if (mpm__server_stopping(m->srv) == MPM__STOP_NOW ||
+        !wait_children(m, p, bound ? start + bound : 0, 1))
         stop_children_now(m, p, 0);
 }
 

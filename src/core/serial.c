@@ -62,7 +62,8 @@ static int child_is_spent(const mpm_server_t *srv, unsigned served)
  * connection, and dropping the event would strand it in the backlog until
  * the next connection wakes someone else. It is served, with
  * Connection: close, like any in-flight request. */
-static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *backoff_ms)
+static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *backoff_ms,
+                        int *shut)
 {
     if (ev->data.u32 >= srv->nlisteners) {
         mpm__server_check_wake(srv);
@@ -71,6 +72,7 @@ static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *ba
     if (mpm__server_stopping(srv) == MPM__STOP_NOW)
         return 0;
     int fd = mpm__accept(srv, srv->listeners[ev->data.u32].fd, backoff_ms);
+    *shut |= fd == MPM_ECLOSED;
     if (fd < 0)
         return 0;
     set_idle(srv, 0);
@@ -103,22 +105,26 @@ static int serial_loop_run(mpm_server_t *srv)
         mpm__log(srv, MPM_LOG_ERROR, "epoll: %s", strerror(-ep));
         return ep;
     }
-    int backoff_ms = 0, rc = 0;
+    int backoff_ms = 0, rc = 0, timeout_ms, wake_watched = 1, shut = 0;
+    int64_t drain_until = 0;
     unsigned served = 0;
     mpm__sb_set_state(srv->slot, MPM__SB_READY);
     set_idle(srv, 1);
-    while (!mpm__server_stopping(srv) && !child_is_spent(srv, served)) {
+    while (!shut && mpm__accepting(srv, &drain_until, &timeout_ms) &&
+           !child_is_spent(srv, served)) {
+        if (drain_until && wake_watched)
+            wake_watched = mpm__unwatch_wake_fds(srv, ep);
         if (backoff_ms)
             mpm__accept_backoff(srv, backoff_ms);
         struct epoll_event evs[MPM__MAX_LISTENERS + 2];
-        int n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), -1);
+        int n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout_ms);
         if (n < 0 && errno != EINTR) {
             rc = -errno;
             mpm__log(srv, MPM_LOG_ERROR, "epoll_wait: %s", strerror(errno));
             break;
         }
         for (int i = 0; i < n && !child_is_spent(srv, served); i++)
-            served += (unsigned)handle_ready(srv, &evs[i], &backoff_ms);
+            served += (unsigned)handle_ready(srv, &evs[i], &backoff_ms, &shut);
     }
     atomic_store(&srv->slot->idle, 0u);
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);

@@ -208,6 +208,16 @@ int mpm_server_restart(mpm_server_t *srv, int graceful)
     return 0;
 }
 
+int64_t mpm__drain_window_ms(const mpm_server_t *srv)
+{
+    const mpm__settings_t *s = &srv->cfg.s;
+    int64_t w = s->drain_window_ms < s->keepalive_timeout_ms ? s->drain_window_ms
+                                                              : s->keepalive_timeout_ms;
+    if (s->graceful_shutdown_timeout_ms > 0 && s->graceful_shutdown_timeout_ms < w)
+        w = s->graceful_shutdown_timeout_ms;
+    return w;
+}
+
 /* Commands from the master: 'g' graceful stop, 's' stop now; end of file
  * means the master is gone, which is a graceful stop too. */
 int mpm__server_check_wake(mpm_server_t *srv)

@@ -118,18 +118,21 @@ static int set_listening(mpm_server_t *srv, int ep, int on)
  * threads finish their connections, then it exits and the master decides
  * whether to replace it. */
 static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, int *backoff_ms,
-                                unsigned *accepted)
+                                unsigned *accepted, int *spent)
 {
     if (mpm__pool_idle(pool) == 0)
         return;
     int fd = mpm__accept(srv, lfd, backoff_ms);
+    *spent |= fd == MPM_ECLOSED; /* the listeners shut: accept no more */
     if (fd < 0)
         return;
     if (mpm__pool_push(pool, fd) < 0)
         close(fd); /* cannot happen: only this thread takes idle threads */
     unsigned max = srv->cfg.s.max_connections_per_child;
-    if (max && ++*accepted >= max)
+    if (max && ++*accepted >= max) {
+        *spent = 1;
         mpm_server_stop(srv, 1);
+    }
 }
 
 /* Handles one round of events; returns 0 or a negative error. */
@@ -138,7 +141,12 @@ typedef struct listener_state {
     int listening;
     int backoff_ms;
     unsigned accepted;
+    int timeout_ms;      /* bound on the next wait (drain window), -1 = none */
+    int64_t drain_until;
+    int wake_watched;
+    int spent;           /* MaxConnectionsPerChild reached or listeners shut */
 } listener_state_t;
+
 
 static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, listener_state_t *ls)
 {
@@ -155,17 +163,19 @@ static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, listener_state_t
     if (!want)
         mpm__pool_want_idle(pool);
     struct epoll_event evs[MPM__MAX_LISTENERS + 4];
-    int n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), -1);
+    if (ls->drain_until && ls->wake_watched)
+        ls->wake_watched = mpm__unwatch_wake_fds(srv, ls->ep);
+    int n = epoll_wait(ep, evs, (int)(sizeof(evs) / sizeof(evs[0])), ls->timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
-    for (int i = 0; i < n && !mpm__server_stopping(srv); i++) {
+    for (int i = 0; i < n && !ls->spent && mpm__server_stopping(srv) != MPM__STOP_NOW; i++) {
         if (evs[i].data.u32 == TAG_WAKE)
             mpm__server_check_wake(srv);
         else if (evs[i].data.u32 == TAG_IDLE)
             mpm__pool_idle_seen(pool);
         else if (evs[i].data.u32 < srv->nlisteners && *listening)
             accept_and_hand_off(srv, pool, srv->listeners[evs[i].data.u32].fd, backoff_ms,
-                                &ls->accepted);
+                                &ls->accepted, &ls->spent);
     }
     return 0;
 }
@@ -176,11 +186,12 @@ static int worker_serve(mpm_server_t *srv)
     int rc = mpm__pool_start(&pool, srv, srv->cfg.s.threads_per_child, serve_connection);
     if (rc < 0)
         return rc;
-    listener_state_t ls = {.ep = listener_epoll(srv, &pool)};
+    listener_state_t ls = {.ep = listener_epoll(srv, &pool), .wake_watched = 1};
     int ep = ls.ep;
     rc = ep < 0 ? ep : 0;
     mpm__sb_set_state(srv->slot, MPM__SB_READY);
-    while (rc == 0 && !mpm__server_stopping(srv) && !pool.init_failed)
+    while (rc == 0 && !pool.init_failed && !ls.spent &&
+           mpm__accepting(srv, &ls.drain_until, &ls.timeout_ms))
         rc = listener_round(srv, &pool, &ls);
     if (rc < 0)
         mpm__log(srv, MPM_LOG_ERROR, "worker listener: %s", strerror(-rc));
