@@ -55,12 +55,13 @@ static int lowest_free_fd(pid_t pid)
     return -1;
 }
 
-static void run_child(int port_fd)
+static void run_child(int port_fd, const char *strategy)
 {
     mpm_config_t *cfg;
     mpm_server_t *srv;
     if (mpm_config_new(&cfg) || mpm_config_set(cfg, "Listen", "127.0.0.1:0") ||
         mpm_config_set(cfg, "OneProcess", "On") || mpm_config_set(cfg, "LogLevel", "warn") ||
+        mpm_config_set(cfg, "MPM", strategy) || mpm_config_set(cfg, "ThreadsPerChild", "2") ||
         mpm_config_set_handler(cfg, hello, NULL) || mpm_config_set_log_cb(cfg, child_log, NULL) ||
         mpm_server_new(cfg, &srv) || mpm_server_bind(srv))
         _exit(3);
@@ -126,6 +127,7 @@ static void stop_child(pid_t pid)
 
 static void test_emfile_backs_off_and_recovers(void **state)
 {
+    const char *strategy = *state;
     int port_pipe[2], log_pipe[2];
     assert_int_equal(pipe(port_pipe), 0);
     assert_int_equal(pipe(log_pipe), 0);
@@ -135,7 +137,7 @@ static void test_emfile_backs_off_and_recovers(void **state)
         close(port_pipe[0]);
         close(log_pipe[0]);
         log_fd = log_pipe[1];
-        run_child(port_pipe[1]);
+        run_child(port_pipe[1], strategy);
     }
     close(port_pipe[1]);
     close(log_pipe[1]);
@@ -191,7 +193,8 @@ static void test_emfile_backs_off_and_recovers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_emfile_backs_off_and_recovers),
+        cmocka_unit_test_prestate(test_emfile_backs_off_and_recovers, (void *)"prefork"),
+        cmocka_unit_test_prestate(test_emfile_backs_off_and_recovers, (void *)"worker"),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,6 +138,94 @@ static void signal_handlers_are_restored_and_not_shared(void **state)
     signal(SIGUSR1, SIG_DFL);
 }
 
+/* Each child reports its init and exit hooks on a pipe the test reads. */
+static int report_init(void *data)
+{
+    return write(*(int *)data, "i", 1) == 1 ? 0 : -1;
+}
+
+static void report_exit(void *data)
+{
+    (void)!write(*(int *)data, "x", 1);
+}
+
+static void child_hooks_run_in_every_child(void **state)
+{
+    th_fixture_t *fx = *state;
+    static int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    th_server_t *s = th_new_server(fx);
+    assert_int_equal(th_server_set(s, "OneProcess", "Off"), 0);
+    assert_int_equal(th_server_set(s, "HandleSignals", "Off"), 0);
+    assert_int_equal(th_server_set(s, "StartServers", "2"), 0);
+    mpm_config_set_child_hooks(th_server_config(s), report_init, report_exit, &pipefd[1]);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    get_hello(s->port);
+    assert_int_equal(th_server_stop(s, 1), 0);
+    close(pipefd[1]);
+    char buf[256];
+    ssize_t n = read(pipefd[0], buf, sizeof(buf)); /* every writer is gone: all of it */
+    close(pipefd[0]);
+    int inits = 0, exits = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        inits += buf[i] == 'i';
+        exits += buf[i] == 'x';
+    }
+    assert_true(inits >= 2);
+    assert_int_equal(exits, inits);
+}
+
+static int log_count(th_server_t *s, const char *text)
+{
+    int n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (const char *p = s->log; p && (p = strstr(p, text)) != NULL; p += strlen(text))
+        n++;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+static int limit_logged(void *arg)
+{
+    return th_server_log_contains(arg, "reached MaxRequestWorkers");
+}
+
+static void max_request_workers_is_a_ceiling_logged_once(void **state)
+{
+    th_fixture_t *fx = *state;
+    int prefork = strcmp(fx->strategy, "prefork") == 0;
+    static const char *const pre[] = {"StartServers", "1", "MinSpareServers", "1",
+                                      "MaxSpareServers", "2", "MaxRequestWorkers", "1",
+                                      "ServerLimit", "1", NULL};
+    static const char *const thr[] = {"StartServers", "1", "ThreadsPerChild", "2",
+                                      "MinSpareThreads", "1", "MaxSpareThreads", "3",
+                                      "MaxRequestWorkers", "2", "ServerLimit", "1", NULL};
+    th_server_t *s = th_new_server(fx);
+    for (const char *const *d = prefork ? pre : thr; *d; d += 2)
+        assert_int_equal(th_server_set(s, d[0], d[1]), 0);
+    assert_int_equal(th_server_set(s, "OneProcess", "Off"), 0);
+    assert_int_equal(th_server_set(s, "HandleSignals", "Off"), 0);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    /* Keep every unit busy with a kept-alive connection. */
+    for (int i = 0; i < (prefork ? 1 : 2); i++) {
+        tc_conn_t *c = th_connect(fx, s->port);
+        tc_response_t r;
+        th_send(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+        th_read(c, &r, 0);
+        assert_int_equal(r.status, 200);
+        tc_response_free(&r);
+    }
+    assert_true(th_wait_for(limit_logged, s, RUN_BOUND_MS));
+    /* Two more maintenance passes (one a second) still at the ceiling. */
+    uint64_t t0 = stats(s).uptime_ms;
+    while (stats(s).uptime_ms < t0 + 2500)
+        usleep(50000);
+    assert_int_equal(stats(s).processes, 1); /* the ceiling held */
+    assert_int_equal(log_count(s, "reached MaxRequestWorkers"), 1);
+}
+
 #define MASTER_CASE(f) TH_CASE(f, "prefork"), TH_CASE(f, "worker")
 
 int main(void)
@@ -146,6 +234,8 @@ int main(void)
         MASTER_CASE(master_serves_restarts_and_stops),
         MASTER_CASE(failing_child_init_stops_master),
         MASTER_CASE(signal_handlers_are_restored_and_not_shared),
+        MASTER_CASE(child_hooks_run_in_every_child),
+        MASTER_CASE(max_request_workers_is_a_ceiling_logged_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
