@@ -423,6 +423,51 @@ static void host_listen_fd_is_used_and_kept_open(void **state)
     assert_true(accepting);
 }
 
+/* Marks in open[] the descriptors this process has open now. */
+static void list_fds(unsigned char *open, int max)
+{
+    memset(open, 0, (size_t)max);
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int dfd = d ? dirfd(d) : -1;
+    while (d && (e = readdir(d)) != NULL) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] != '.' && fd != dfd && fd < max)
+            open[fd] = 1;
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Every descriptor the library opens (listeners, wake pipes, epoll sets,
+ * eventfds, pidfds, control channels) is close-on-exec: a host that execs
+ * must not leak them into its programs. */
+static void library_fds_are_cloexec(void **state)
+{
+    th_fixture_t *fx = *state;
+    enum { MAXFD = 4096 };
+    static unsigned char before[MAXFD], after[MAXFD];
+    list_fds(before, MAXFD);
+    th_server_t *s = th_new_server(fx);
+    assert_int_equal(th_server_set(s, "OneProcess", strcmp(fx->strategy, "worker") ? "On" : "Off"),
+                     0);
+    assert_int_equal(th_server_set(s, "HandleSignals", "Off"), 0);
+    if (th_server_start(s) != 0)
+        fail_msg("%s", s->errmsg);
+    get_hello(s->port);
+    list_fds(after, MAXFD);
+    int checked = 0;
+    for (int fd = 0; fd < MAXFD; fd++) {
+        if (!after[fd] || before[fd])
+            continue;
+        int flags = fcntl(fd, F_GETFD);
+        if (flags < 0 || !(flags & FD_CLOEXEC))
+            fail_msg("fd %d is not close-on-exec", fd);
+        checked++;
+    }
+    assert_true(checked >= 2); /* at least a listener and a wake pipe */
+}
+
 static int path_exists(void *path)
 {
     return access(path, F_OK) == 0;
@@ -588,6 +633,7 @@ int main(void)
         TH_MATRIX(stats_count_requests),
         TH_MATRIX(host_listen_fd_is_used_and_kept_open),
         TH_MATRIX(unix_socket_listener_serves),
+        TH_MATRIX(library_fds_are_cloexec),
         TH_CASE(bad_listen_fd_is_einval, "prefork"),
         TH_MATRIX(mpmserve_one_process_serves_and_exits_cleanly),
         TH_MATRIX(mpmserve_multi_process_serves_and_exits_cleanly),
