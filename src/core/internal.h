@@ -100,6 +100,10 @@ typedef struct mpm__strategy {
     void (*wake)(mpm_server_t *srv);
 } mpm__strategy_t;
 
+/* Keeps a strategy's pool limits consistent: max_children within
+ * server_limit (at least 1), start_children within max_children. */
+void mpm__pool_limits_clamp(mpm__pool_limits_t *l);
+
 /* Finds a strategy by name ("" = the best one built). Returns NULL and a
  * message in err when the name is unknown or that strategy is not built. */
 const mpm__strategy_t *mpm__strategy_find(const char *name, char *err, size_t errlen);

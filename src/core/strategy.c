@@ -19,6 +19,16 @@ static const struct {
     {"prefork", &mpm__prefork_strategy},
 };
 
+void mpm__pool_limits_clamp(mpm__pool_limits_t *l)
+{
+    if (l->max_children > l->server_limit)
+        l->max_children = l->server_limit;
+    if (l->max_children == 0)
+        l->max_children = 1;
+    if (l->start_children > l->max_children)
+        l->start_children = l->max_children;
+}
+
 const mpm__strategy_t *mpm__strategy_find(const char *name, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {

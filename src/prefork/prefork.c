@@ -19,13 +19,10 @@ static void prefork_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *ou
     out->units_per_child = 1;
     out->server_limit = or_default(s->server_limit, PREFORK_DEFAULT_LIMIT);
     out->max_children = or_default(s->max_request_workers, out->server_limit);
-    if (out->max_children > out->server_limit)
-        out->max_children = out->server_limit;
     out->start_children = or_default(s->start_servers, PREFORK_DEFAULT_START);
-    if (out->start_children > out->max_children)
-        out->start_children = out->max_children;
     out->min_spare_units = s->min_spare_servers;
     out->max_spare_units = s->max_spare_servers;
+    mpm__pool_limits_clamp(out);
 }
 
 static int prefork_check(const mpm__settings_t *s, char *err, size_t errlen)

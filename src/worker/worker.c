@@ -39,12 +39,9 @@ static void worker_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out
     out->units_per_child = tpc;
     out->server_limit = or_default(s->server_limit, WORKER_DEFAULT_LIMIT);
     unsigned max_workers_n = max_workers(s);
-    out->max_children = max_workers_n / tpc ? max_workers_n / tpc : 1;
-    if (out->max_children > out->server_limit)
-        out->max_children = out->server_limit;
+    out->max_children = max_workers_n / tpc;
     out->start_children = or_default(s->start_servers, WORKER_DEFAULT_START);
-    if (out->start_children > out->max_children)
-        out->start_children = out->max_children;
+    mpm__pool_limits_clamp(out);
     out->min_spare_units = s->min_spare_threads;
     out->max_spare_units = s->max_spare_threads;
     /* httpd's rule: otherwise the master would retire a child only to find
