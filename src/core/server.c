@@ -15,7 +15,9 @@ void mpm__server_fail(mpm_server_t *srv, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(srv->errmsg, sizeof(srv->errmsg), fmt, ap);
     va_end(ap);
-    mpm__log(srv, MPM_LOG_ERROR, "%s", srv->errmsg);
+    /* The caller gets this back from run(); logging it as an error too would
+     * print every start-up failure twice. */
+    mpm__log(srv, MPM_LOG_DEBUG, "%s", srv->errmsg);
 }
 
 static int config_fail(const mpm_config_t *cfg, const char *msg)
