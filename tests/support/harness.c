@@ -740,6 +740,18 @@ tc_conn_t *th_connect(th_fixture_t *fx, int port)
     return c;
 }
 
+tc_conn_t *th_hold_connection(th_fixture_t *fx, int port)
+{
+    tc_conn_t *c = th_connect(fx, port);
+    tc_response_t r;
+    th_send(c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    th_read(c, &r, 0);
+    int status = r.status;
+    tc_response_free(&r);
+    assert_int_equal(status, 200);
+    return c;
+}
+
 void th_disconnect(tc_conn_t *c)
 {
     tc_close(c);

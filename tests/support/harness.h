@@ -158,6 +158,9 @@ th_server_t *th_start_server(th_fixture_t *fx, const char *const *directives);
 /* A connection to 127.0.0.1:port owned by the fixture; fails the case if it
  * does not connect within the default bound. */
 tc_conn_t *th_connect(th_fixture_t *fx, int port);
+/* A fixture connection that has completed one GET / (200) and is left open,
+ * kept alive: it holds whatever serves it (a prefork child, a worker thread). */
+tc_conn_t *th_hold_connection(th_fixture_t *fx, int port);
 /* Closes a fixture connection early (it is skipped by teardown). */
 void th_disconnect(tc_conn_t *c);
 /* An mpmserve process owned by the fixture (skips if MPMSERVE_BIN unset). */
