@@ -56,6 +56,18 @@ leaked=$(nm -D --defined-only "$so" | awk '{ print $NF }' | grep -v '^mpm_' || t
 [ -z "$leaked" ] || die "symbols exported besides mpm_*: $(tr '\n' ' ' <<<"$leaked" | head -c 400)"
 nm -D --defined-only "$so" | grep -q ' mpm_config_new$' || die "mpm_config_new not exported"
 
+step "ABI: the static library defines only mpm_* globally"
+ar=$(find "$prefix" -name 'libmpmlib.a' -print -quit)
+[ -n "$ar" ] || die "libmpmlib.a not installed under $prefix"
+leaked=$(nm --defined-only -g "$ar" 2>/dev/null | awk 'NF == 3 { print $3 }' | grep -v '^mpm_' || true)
+[ -z "$leaked" ] || die "static library defines besides mpm_*: $(tr '\n' ' ' <<<"$leaked" | head -c 400)"
+nm --defined-only -g "$ar" | grep -q ' mpm_config_new$' || die "mpm_config_new not in libmpmlib.a"
+
+step "pkg-config lists only what the library links"
+grep -Eq '^Requires(\.private)?:.*(libuv|openssl)' "$libdir/pkgconfig/mpmlib.pc" \
+    && ! nm -D --undefined-only "$so" | grep -Eq ' (uv_|SSL_)' \
+    && die "mpmlib.pc requires libuv/openssl that libmpmlib.so does not use"
+
 step "consumer built with pkg-config"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 flags=$(pkg-config --cflags --libs mpmlib) || die "pkg-config --cflags --libs mpmlib failed"
@@ -79,6 +91,7 @@ run "build the find_package consumer" "$cmake" --build "$tmp/consumer-build"
 LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$tmp/consumer-build/consumer" \
     || die "the find_package consumer failed to run"
 "$tmp/consumer-build/consumer_static" || die "the static find_package consumer failed to run"
+"$tmp/consumer-build/consumer_clash" || die "the static consumer with clashing symbols failed to run"
 if ldd "$tmp/consumer-build/consumer_static" | grep -q libmpmlib; then
     die "consumer_static links libmpmlib.so instead of the static library"
 fi
