@@ -32,5 +32,7 @@ void ms_files(mpm_request_t *req, const ms_app_t *app, const char *rest);
 
 /* status.c: GET/HEAD /status. */
 void ms_status(mpm_request_t *req);
+/* status.c: GET/HEAD /metrics (Prometheus text format). */
+void ms_metrics(mpm_request_t *req);
 
 #endif

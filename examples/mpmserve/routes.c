@@ -180,6 +180,11 @@ void ms_handle(mpm_request_t *req, void *data)
             ms_send_405(req, "GET, HEAD");
         else
             ms_status(req);
+    } else if (strcmp(path, "/metrics") == 0) {
+        if (!is_get_or_head(method))
+            ms_send_405(req, "GET, HEAD");
+        else
+            ms_metrics(req);
     } else if (strcmp(path, "/stream") == 0) {
         if (!is_get_or_head(method))
             ms_send_405(req, "GET, HEAD");

@@ -2,6 +2,7 @@
 #include "mpmserve.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,4 +86,24 @@ void ms_status(mpm_request_t *req)
     }
     mpm_response_write(req, "\n]}\n", 4);
     mpm_response_end(req);
+}
+
+/* GET /metrics: the library's Prometheus rendering, sized on the first try
+ * for a typical server and retried once with what it says it needs. */
+void ms_metrics(mpm_request_t *req)
+{
+    char small[2048];
+    char *buf = small;
+    size_t need = 0;
+    int n = mpm_server_metrics(mpm_request_server(req), buf, sizeof small, &need);
+    if (n == MPM_ERANGE && (buf = malloc(need)) != NULL)
+        n = mpm_server_metrics(mpm_request_server(req), buf, need, NULL);
+    if (n < 0) {
+        ms_send_text(req, 500, "metrics unavailable\n");
+    } else {
+        mpm_response_add_header(req, "Content-Type", "text/plain; version=0.0.4");
+        mpm_response_send(req, buf, (size_t)n);
+    }
+    if (buf && buf != small)
+        free(buf);
 }

@@ -245,6 +245,18 @@ typedef struct mpm_child_stats {
  * a bad size. Thread: any. */
 MPM_EXTERN int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_t *out);
 
+/* Renders the scoreboard in Prometheus' text exposition format (0.0.4)
+ * into buf, NUL-terminated: mpm_info{strategy,version}, the counters
+ * mpm_requests_total and mpm_connections_total, and the gauges
+ * mpm_workers{state="busy"|"idle"}, mpm_parked_connections, mpm_processes,
+ * mpm_generation and mpm_uptime_seconds; the same numbers as
+ * mpm_server_stats(). Returns the length written (without the NUL).
+ * Errors: MPM_ERANGE when len is too small (*needed, if not NULL, then holds
+ * the size to retry with; the text may grow between calls by a few digits),
+ * MPM_EINVAL for srv NULL or buf NULL with len > 0. Thread: any, also from
+ * inside a handler in any process of the server. */
+MPM_EXTERN int mpm_server_metrics(const mpm_server_t *srv, char *buf, size_t len, size_t *needed);
+
 /* ------------------------------------------------------------------ */
 /* Request (inside the handler only; req is borrowed for the call)   */
 
