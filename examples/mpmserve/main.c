@@ -39,6 +39,7 @@ typedef struct ms_opts {
     int tls_requested;
     const char *cert;
     const char *key;
+    const char *access_log;
 } ms_opts_t;
 
 static void usage(FILE *f)
@@ -52,10 +53,11 @@ static void usage(FILE *f)
           "  --root DIR                  directory served under /files/ (default: .)\n"
           "  --set Directive=value       any mpmlib directive, repeatable\n"
           "                              (e.g. --set KeepAliveTimeout=10)\n"
+          "  --access-log FILE           Combined Log Format lines to FILE ('-': stdout)\n"
           "  --one-process               serve in this process, no master, no fork\n"
           "  --test-routes               enable /crash (aborts the serving process) and /pid\n"
           "  --help, --version\n"
-          "routes: GET / and /hello.txt, any /echo, GET /status, GET /stream?n=K,\n"
+          "routes: GET / and /hello.txt, any /echo, GET /status, GET /metrics, GET /stream?n=K,\n"
           "        GET /sleep?ms=N, GET /files/PATH, GET /crash (--test-routes)\n"
           "signals: INT/TERM stop, WINCH graceful stop; HUP/USR1 restart (multi-process\n"
           "         mode only; ignored in one-process mode)\n",
@@ -162,6 +164,8 @@ static void parse_args(int argc, char **argv, ms_opts_t *o)
             o->cert = opt_value(argc, argv, &i, "--cert");
         } else if (is_opt(a, "--key")) {
             o->key = opt_value(argc, argv, &i, "--key");
+        } else if (is_opt(a, "--access-log")) {
+            o->access_log = opt_value(argc, argv, &i, "--access-log");
         } else if (is_opt(a, "--root")) {
             o->root = opt_value(argc, argv, &i, "--root");
         } else if (is_opt(a, "--set")) {
@@ -206,7 +210,7 @@ static void set_or_die(mpm_config_t *cfg, const char *key, const char *value, co
 
 /* Builds the configuration from the options. */
 static mpm_config_t *build_config(const ms_opts_t *o, ms_app_t *app, int one_process,
-                                  int handle_signals)
+                                  int handle_signals, int *access_fd)
 {
     mpm_config_t *cfg;
     int rc = mpm_config_new(&cfg);
@@ -233,6 +237,8 @@ static mpm_config_t *build_config(const ms_opts_t *o, ms_app_t *app, int one_pro
     }
     mpm_config_set_handler(cfg, ms_handle, app);
     mpm_config_set_log_cb(cfg, on_log, NULL);
+    if (*access_fd >= 0)
+        ms_access_log_attach(cfg, access_fd);
     return cfg;
 }
 
@@ -282,11 +288,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    static int access_fd = -1; /* outlives the server: the callback's data */
+    if (o.access_log && ms_access_log_open(o.access_log, &access_fd) != 0)
+        return 2;
+
     install_signals();
 
     /* Validate every flag once, in the mode asked for; exits 2 on a bad one. */
     int one_process = o.one_process;
-    mpm_config_t *cfg = build_config(&o, &app, one_process, !one_process);
+    mpm_config_t *cfg = build_config(&o, &app, one_process, !one_process, &access_fd);
     mpm_server_t *srv = new_server_or_die(cfg, &o);
     mpm_config_free(cfg);
 
@@ -303,5 +313,7 @@ int main(int argc, char **argv)
     atomic_store(&g_srv, NULL);
     mpm_server_free(srv);
     close(app.root_fd);
+    if (access_fd > STDERR_FILENO)
+        close(access_fd);
     return rc == 0 ? 0 : 1;
 }

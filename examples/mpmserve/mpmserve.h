@@ -32,6 +32,12 @@ void ms_files(mpm_request_t *req, const ms_app_t *app, const char *rest);
 
 /* status.c: GET/HEAD /status. */
 void ms_status(mpm_request_t *req);
+/* access_log.c: --access-log PATH ("-" = stdout). open gives the fd (0) or
+ * prints why not (-1); attach makes cfg log Combined lines to *fd, which
+ * must outlive the server. */
+int ms_access_log_open(const char *path, int *fd);
+void ms_access_log_attach(mpm_config_t *cfg, int *fd);
+
 /* status.c: GET/HEAD /metrics (Prometheus text format). */
 void ms_metrics(mpm_request_t *req);
 

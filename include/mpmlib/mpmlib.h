@@ -99,8 +99,36 @@ typedef struct mpm_access_entry {
     int status;
     uint64_t bytes_sent;      /* body bytes */
     uint64_t duration_us;     /* from head complete to response end */
+    /* Appended in 0.2; check `size` before reading them. */
+    int remote_port;          /* 0 for unix sockets */
+    uint64_t request_id;      /* unique per server run (mpm_request_id()) */
+    int64_t time_us;          /* wall clock (Unix time, µs) when the head was
+                                 complete; 0 when unknown */
+    const char *referer;      /* Referer header, NULL when absent */
+    const char *user_agent;   /* User-Agent header, NULL when absent */
 } mpm_access_entry_t;
 typedef void (*mpm_access_log_cb)(const mpm_access_entry_t *entry, void *data);
+
+/* Ready-made access-log lines, as httpd's LogFormat nicknames. */
+typedef enum mpm_access_format {
+    MPM_ACCESS_COMMON = 0,  /* "%h %l %u %t \"%r\" %>s %b" */
+    MPM_ACCESS_COMBINED = 1 /* common + " \"%{Referer}i\" \"%{User-Agent}i\"" */
+} mpm_access_format_t;
+
+/* Formats one entry as a log line ending in '\n', NUL-terminated, into buf:
+ * `127.0.0.1 - - [01/Dec/2026:22:25:52 +0000] "GET / HTTP/1.1" 200 13`. The
+ * time is the entry's (local time), or now for an entry without one. As
+ * httpd does, '"', '\\', control and non-ASCII bytes of the request line,
+ * Referer and User-Agent are escaped (\xhh), so no client can forge a line;
+ * absent values are "-". Write the line with one write(2) on an O_APPEND fd
+ * and lines from every process and thread stay whole.
+ * Returns the length (without the NUL). Errors: MPM_ERANGE when len is too
+ * small (an escaped byte takes up to 4: 4 × the lengths of target, Referer
+ * and User-Agent, plus 200, is always enough), MPM_EINVAL for NULL arguments, len 0, an
+ * unknown format or an entry whose size is too small.
+ * Thread: any (no shared state). */
+MPM_EXTERN int mpm_access_log_format(const mpm_access_entry_t *e, mpm_access_format_t format,
+                                     char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
 /* Configuration                                                      */
