@@ -327,6 +327,36 @@ MPM_EXTERN ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len);
  * the body exceeds max. */
 MPM_EXTERN int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, size_t *len);
 
+/* Percent-decoding (RFC 3986 §2.1). Flags for mpm_percent_decode(). */
+#define MPM_DECODE_PLUS_AS_SPACE 1u /* '+' is a space (HTML forms' query strings) */
+#define MPM_DECODE_ALLOW_SLASH 2u   /* accept %2F (refused by default) */
+
+/* Decodes len bytes of src into dst, NUL-terminated. An escape that is not
+ * '%' and two hex digits, an encoded NUL (%00), and an encoded '/' (%2F,
+ * unless MPM_DECODE_ALLOW_SLASH: in a path it would pass a separator through
+ * the caller's checks, as httpd's AllowEncodedSlashes Off refuses) give
+ * MPM_EPROTO. Returns the decoded length (without the NUL).
+ * Errors: MPM_EPROTO as above, MPM_ERANGE when dstlen is too small (len + 1
+ * is always enough), MPM_EINVAL for NULL pointers, dstlen 0 or unknown flags.
+ * Thread: any. */
+MPM_EXTERN int mpm_percent_decode(const char *src, size_t len, char *dst, size_t dstlen,
+                                  unsigned flags);
+
+/* The value of the first query parameter whose decoded name is `name`
+ * ("a=1&b=x%20y": "b" gives "x y"; '+' is a space), decoded into buf,
+ * NUL-terminated. A parameter without '=' has the value "". Returns the
+ * value's length. Errors: MPM_ENOENT when absent, MPM_EPROTO for a bad
+ * escape or %00 in the value, MPM_ERANGE when buf is too small, MPM_EINVAL
+ * for NULL arguments or len 0. Inside the handler only. */
+MPM_EXTERN int mpm_request_query_param(const mpm_request_t *req, const char *name, char *buf,
+                                       size_t len);
+
+/* The request path percent-decoded into buf ("/a%20b" gives "/a b"; '+'
+ * stays '+'). Errors: MPM_EPROTO for a bad escape, %00 or %2F (a decoded
+ * path never gains a separator or a NUL), MPM_ERANGE when buf is too small,
+ * MPM_EINVAL for NULL arguments. Inside the handler only. */
+MPM_EXTERN int mpm_request_path_decoded(const mpm_request_t *req, char *buf, size_t len);
+
 /* Whether the server is stopping or restarting gracefully: a long-running
  * handler should finish up. Thread: any. */
 MPM_EXTERN int mpm_request_server_draining(const mpm_request_t *req);
