@@ -495,7 +495,6 @@ static size_t line_feed(mpm__h1_t *h, const char *data, size_t len)
         return used;
     if (mpm__h1_line_finish(h))
         return used;
-    h->msg.fs_state = 0;
     if (llhttp_execute(&h->parser, canned_line, sizeof(canned_line) - 1) != HPE_OK)
         fail(h, 500, "parser refused the request line");
     return used;
@@ -520,6 +519,8 @@ static size_t fields_feed(mpm__h1_t *h, const char *data, size_t len, mpm__h1_ev
     }
     if (why) /* llhttp found nothing earlier: report the scan's find */
         fail(h, status, why);
+    else if (h->msg.fs_done) /* the two disagree on where the head ends */
+        fail(h, 400, "malformed header section");
     return end;
 }
 
