@@ -11,10 +11,10 @@
 
 /* The limits the engine enforces (from the directives of the same names). */
 typedef struct mpm__h1_limits {
-    size_t request_line;    /* LimitRequestLine: method + target + version */
-    size_t field_size;      /* LimitRequestFieldSize: one "name: value" */
-    unsigned fields;        /* LimitRequestFields */
-    uint64_t body;          /* LimitRequestBody; 0 = unlimited */
+    size_t request_line; /* LimitRequestLine: method + target + version */
+    size_t field_size;   /* LimitRequestFieldSize: one "name: value" */
+    unsigned fields;     /* LimitRequestFields */
+    uint64_t body;       /* LimitRequestBody; 0 = unlimited */
 } mpm__h1_limits_t;
 
 typedef struct mpm__h1_header {
@@ -25,17 +25,19 @@ typedef struct mpm__h1_header {
 /* A parsed request head. All strings live in the engine's arena and stay
  * valid until mpm__h1_next() or mpm__h1_free(). */
 typedef struct mpm__h1_head {
-    const char *method; /* "GET" */
-    const char *target; /* as sent */
-    const char *path;   /* target up to '?' */
-    const char *query;  /* after '?', or "" */
-    int version;        /* 10 or 11 */
-    mpm__h1_header_t *headers;
+    const char *method;        /* "GET" */
+    const char *target;        /* as sent */
+    const char *path;          /* target up to '?'; for absolute-form the URI's path
+                                  ("/" when empty, "*" for OPTIONS) */
+    const char *query;         /* after '?', or "" */
+    int version;               /* 10, or 11 for HTTP/1.1 and any later HTTP/1.x */
+    mpm__h1_header_t *headers; /* for absolute-form, Host holds its authority
+                                  (added if the request had none) */
     unsigned nheaders;
-    int is_head;          /* method is HEAD: the response carries no body */
-    int client_keepalive; /* 1.1 without "Connection: close", or 1.0 with keep-alive */
-    int expect_continue;  /* "Expect: 100-continue" */
-    int chunked;          /* Transfer-Encoding: chunked */
+    int is_head;            /* method is HEAD: the response carries no body */
+    int client_keepalive;   /* 1.1 without "Connection: close", or 1.0 with keep-alive */
+    int expect_continue;    /* "Expect: 100-continue" */
+    int chunked;            /* Transfer-Encoding: chunked */
     int64_t content_length; /* -1 if chunked, else 0.. */
 } mpm__h1_head_t;
 
@@ -58,42 +60,50 @@ typedef struct mpm__h1_event {
 
 /* What one request has shown so far (private; zeroed per request). */
 typedef struct mpm__h1_msg {
-    size_t line_len;      /* request-line bytes seen so far */
-    size_t field_len;     /* bytes of the header line being read */
+    size_t line_len;  /* request-line bytes seen so far (CRLF excluded) */
+    size_t field_len; /* bytes of the header line being read */
     size_t method_off, target_off, name_off, value_off; /* arena offsets */
-    int span;             /* header span being read: none, name, value */
-    unsigned nfields;     /* header (or trailer) lines started */
+    size_t path_off, host_off;          /* the path copy; the absolute-form authority */
+    size_t qpos;                        /* offset of the target's '?' (or its length) */
+    int line_state;                     /* request-line scan: where in the line */
+    int pct;                            /* request-line scan: hex digits still due after '%' */
+    int vpos;                           /* request-line scan: bytes of "HTTP/x.y" seen */
+    int major, minor;                   /* the version digits */
+    int method;                         /* an llhttp_method_t, or -1 when unknown */
+    int absolute;                       /* the target is in absolute-form */
+    int span;                           /* header span being read: none, name, value */
+    unsigned nfields;                   /* header (or trailer) lines started */
     unsigned hosts, lengths, encodings; /* Host, Content-Length, Transfer-Encoding seen */
+    int te_chunked_last, te_other;      /* the coding list so far: ends in chunked, has others */
+    int64_t content_length;             /* as declared (when lengths == 1) */
     int conn_close, conn_keepalive;     /* Connection tokens seen */
     int expect_100, expect_other;       /* Expect values seen */
-    char version[4];      /* first bytes after "HTTP/", for 505 vs 400 */
-    size_t version_len;
-    uint64_t body_seen;   /* body bytes delivered */
-    uint64_t chunk_total; /* sum of the chunk sizes announced */
-    int scan_cr, scan_text, scan_done; /* head scan: last byte CR, line has text, head ended */
-    unsigned scan_lines;  /* head scan: non-empty lines seen */
-    uint64_t chunk_left;  /* chunk scan: data bytes of the current chunk not yet scanned */
-    int crlf_left;        /* chunk scan: bytes of the CRLF after the data not yet checked */
+    uint64_t body_seen;                 /* body bytes delivered */
+    uint64_t chunk_total;               /* sum of the chunk sizes announced */
+    int fs_state;        /* field-section scan (head and trailers): where in a line */
+    int fs_done;         /* the empty line that ends the section was seen */
+    size_t fs_line;      /* trailer scan: bytes of the current line */
+    unsigned fs_fields;  /* trailer scan: lines seen */
+    int ck_state;        /* chunked framing: where in the chunk */
+    size_t ck_line;      /* chunk-size line bytes so far (extensions included) */
+    uint64_t chunk_left; /* data bytes of the current chunk not yet delivered */
 } mpm__h1_msg_t;
 
 /* Per-connection parser. Embeddable; treat the fields as private. */
 typedef struct mpm__h1 {
-    llhttp_t parser;      /* parser.data points back here: do not move h after init */
+    llhttp_t parser; /* parser.data points back here: do not move h after init */
     mpm__h1_limits_t limits;
-    char *arena;         /* head storage, grows up to what the limits allow */
+    char *arena; /* head storage, grows up to what the limits allow */
     size_t arena_len, arena_cap, arena_max;
     mpm__h1_head_t head;
     mpm__h1_header_t *hdrs; /* grows by doubling up to limits.fields entries */
-    size_t *hdr_off;      /* private: name/value arena offsets (the arena may move) */
-    unsigned hdr_cap;     /* private: entries allocated in hdrs and hdr_off */
-    int state;            /* private: where in the message we are */
-    int paused_for;       /* private: why llhttp paused (head, chunk, end) */
-    int pending_end;      /* private: END found with the last BODY, not yet reported */
-    const char *body_at;  /* private: body span found by the current execute */
-    size_t body_len;
+    size_t *hdr_off;        /* private: name/value arena offsets (the arena may move) */
+    unsigned hdr_cap;       /* private: entries allocated in hdrs and hdr_off */
+    int state;              /* private: where in the message we are */
+    int paused_at_head;     /* private: llhttp stopped at the end of the head */
     int error_status;
     const char *error_why;
-    mpm__h1_msg_t msg;    /* private: per-request parse state */
+    mpm__h1_msg_t msg; /* private: per-request parse state */
 } mpm__h1_t;
 
 /* Prepares h (which must not move afterwards: llhttp points back to it).
@@ -128,10 +138,10 @@ void mpm__h1_next(mpm__h1_t *h);
 
 /* How the response body is framed. */
 typedef enum mpm__h1_framing {
-    MPM__H1_LENGTH,  /* Content-Length: content_length */
-    MPM__H1_CHUNKED, /* Transfer-Encoding: chunked (HTTP/1.1 only) */
+    MPM__H1_LENGTH,      /* Content-Length: content_length */
+    MPM__H1_CHUNKED,     /* Transfer-Encoding: chunked (HTTP/1.1 only) */
     MPM__H1_UNTIL_CLOSE, /* HTTP/1.0 stream: no length, close after */
-    MPM__H1_NO_BODY  /* HEAD, 1xx, 204, 304: no body bytes at all */
+    MPM__H1_NO_BODY      /* HEAD, 1xx, 204, 304: no body bytes at all */
 } mpm__h1_framing_t;
 
 typedef struct mpm__h1_response {
