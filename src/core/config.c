@@ -33,7 +33,8 @@ typedef enum dir_kind {
     K_NAME,         /* one word of a list, stored as text (MPM) */
     K_LEVEL,        /* one word of a list, stored as its int value (LogLevel) */
     K_LISTEN,       /* adds an address */
-    K_READ_TIMEOUT, /* "N" or "header=N body=N" */
+    K_READ_TIMEOUT, /* "N", or "header=T[-MAX][,MinRate=R] body=..." */
+    K_BODY_TIMEOUT, /* the body part alone: "T[-MAX][,MinRate=R]" */
     K_COUNT
 } dir_kind_t;
 
@@ -74,9 +75,9 @@ static const directive_t directives[] = {
     {"KeepAliveTimeout", K_TIME, FIELD(keepalive_timeout_ms), 1, DAY, "5", NULL},
     {"MaxKeepAliveRequests", K_UINT, FIELD(max_keepalive_requests), 0, INT_MAX, "100", NULL},
     {"Timeout", K_TIME, FIELD(timeout_ms), 1, DAY, "60", NULL},
-    {"RequestReadTimeout", K_READ_TIMEOUT, FIELD(request_read_timeout_ms), 1, DAY,
-     "header=20 body=20", NULL},
-    {"RequestBodyTimeout", K_TIME, FIELD(body_read_timeout_ms), 1, DAY, NULL, NULL},
+    {"RequestReadTimeout", K_READ_TIMEOUT, FIELD(header_timeout), 0, DAY,
+     "header=20-40,MinRate=500 body=20,MinRate=500", NULL},
+    {"RequestBodyTimeout", K_BODY_TIMEOUT, FIELD(body_timeout), 0, DAY, NULL, NULL},
     {"LimitRequestLine", K_SIZE, FIELD(limit_request_line), 1, MIB, "8190", NULL},
     {"LimitRequestFieldSize", K_SIZE, FIELD(limit_request_field_size), 1, MIB, "8190", NULL},
     {"LimitRequestFields", K_UINT, FIELD(limit_request_fields), 1, 32767, "100", NULL},
@@ -210,7 +211,7 @@ static void format_time(uint64_t ms, int with_unit, char *buf, size_t len)
 /* "(1..100000)", "(1ms..86400s)", "(0..1048576 bytes)". */
 static void format_range(const directive_t *d, char *buf, size_t len)
 {
-    if (d->kind == K_TIME || d->kind == K_READ_TIMEOUT) {
+    if (d->kind == K_TIME || d->kind == K_READ_TIMEOUT || d->kind == K_BODY_TIMEOUT) {
         char lo[32], hi[32];
         format_time(d->min, 1, lo, sizeof lo);
         format_time(d->max, 1, hi, sizeof hi);
@@ -424,41 +425,100 @@ static int parse_listen(mpm__settings_t *s, const directive_t *d, const char *v,
     return 0;
 }
 
-/* ---- RequestReadTimeout: "20", or "header=20 body=20" (either part) ---- */
+/* ---- RequestReadTimeout, in httpd's syntax ----
+ * "20" sets both stages to 20 s (no MinRate); otherwise space-separated
+ * parts "header=T[-MAX][,MinRate=R]" and "body=..." replace their stage
+ * (a stage not named keeps its value). T = 0 turns the stage off; a range
+ * needs MinRate, as in httpd. */
 
-/* httpd's extended syntax: "header=20-40,MinRate=500". Not supported. */
-static int is_rate_syntax(const char *part)
+#define MIN_RATE_MAX ((uint64_t)1 << 32)
+
+/* Parses "T" or "T-MAX" into t. */
+static int parse_stage_times(const directive_t *d, const char *v, mpm__read_timeout_t *t,
+                             char *err, size_t errlen)
 {
-    return strchr(part, ',') || strchr(part, '-') || strncasecmp(part, "minrate", 7) == 0;
+    char first[SET_TEXT_MAX];
+    const char *dash = strchr(v, '-');
+    if (dash == v)
+        return out_of_range(d, v, err, errlen); /* "-5" */
+    size_t n = dash ? (size_t)(dash - v) : strlen(v);
+    snprintf(first, sizeof first, "%.*s", (int)n, v);
+    uint64_t timeout, max = 0;
+    if (parse_time_value(d, first, &timeout, err, errlen))
+        return MPM_ECONFIG;
+    if (dash && parse_time_value(d, dash + 1, &max, err, errlen))
+        return MPM_ECONFIG;
+    if (dash && max <= timeout)
+        return fail(err, errlen, "%s: '%s': the maximum must be larger than the timeout",
+                    d->name, v);
+    t->timeout_ms = (int64_t)timeout;
+    t->max_ms = (int64_t)max;
+    return 0;
 }
 
-/* Applies one "header=N" / "body=N" part to *header_ms / *body_ms. */
-static int parse_read_timeout_part(const directive_t *d, const char *part, uint64_t *header_ms,
-                                   uint64_t *body_ms, char *err, size_t errlen)
+static int parse_min_rate(const directive_t *d, const char *v, uint64_t *rate, char *err,
+                          size_t errlen)
 {
-    if (is_rate_syntax(part))
-        return fail(err, errlen,
-                    "%s: '%s': timeout ranges and MinRate are not supported "
-                    "(use header=N and/or body=N)",
-                    d->name, part);
+    int overflow;
+    const char *end = parse_digits(v, rate, &overflow);
+    if (!end || *end || *rate == 0 || *rate > MIN_RATE_MAX)
+        return fail(err, errlen, "%s: MinRate '%s' is not a rate (1..%llu bytes per second)",
+                    d->name, v, (unsigned long long)MIN_RATE_MAX);
+    return 0;
+}
+
+/* One stage's value: "T[-MAX][,MinRate=R]". */
+static int parse_stage(const directive_t *d, const char *v, mpm__read_timeout_t *out, char *err,
+                       size_t errlen)
+{
+    char times[SET_TEXT_MAX];
+    mpm__read_timeout_t t = {0, 0, 0};
+    const char *comma = strchr(v, ',');
+    size_t n = comma ? (size_t)(comma - v) : strlen(v);
+    snprintf(times, sizeof times, "%.*s", (int)n, v);
+    if (parse_stage_times(d, times, &t, err, errlen))
+        return MPM_ECONFIG;
+    if (comma) {
+        if (strncasecmp(comma + 1, "minrate=", 8) != 0)
+            return fail(err, errlen, "%s: '%s': expected MinRate=R after the comma", d->name,
+                        comma + 1);
+        if (parse_min_rate(d, comma + 9, &t.min_rate, err, errlen))
+            return MPM_ECONFIG;
+    }
+    if (t.max_ms && !t.min_rate)
+        return fail(err, errlen, "%s: '%s': a timeout range needs MinRate", d->name, v);
+    if (t.timeout_ms == 0 && (t.max_ms || t.min_rate))
+        return fail(err, errlen, "%s: '%s': a stage turned off (0) takes no range or MinRate",
+                    d->name, v);
+    *out = t;
+    return 0;
+}
+
+/* Applies one "header=..." / "body=..." part. */
+static int parse_read_timeout_part(const directive_t *d, const char *part,
+                                   mpm__read_timeout_t *header, mpm__read_timeout_t *body,
+                                   char *err, size_t errlen)
+{
     if (strncasecmp(part, "header=", 7) == 0)
-        return parse_time_value(d, part + 7, header_ms, err, errlen);
+        return parse_stage(d, part + 7, header, err, errlen);
     if (strncasecmp(part, "body=", 5) == 0)
-        return parse_time_value(d, part + 5, body_ms, err, errlen);
-    return fail(err, errlen, "%s: unknown part '%s' (expected N, or header=N and/or body=N)",
+        return parse_stage(d, part + 5, body, err, errlen);
+    return fail(err, errlen,
+                "%s: unknown part '%s' (expected N, or header=T[-MAX][,MinRate=R] and/or "
+                "body=T[-MAX][,MinRate=R])",
                 d->name, part);
 }
 
-/* Walks the space-separated parts of v; *header_ms and *body_ms come in
- * holding the current values. */
-static int parse_read_timeout_parts(const directive_t *d, const char *v, uint64_t *header_ms,
-                                    uint64_t *body_ms, char *err, size_t errlen)
+/* Walks the space-separated parts of v. */
+static int parse_read_timeout_parts(const directive_t *d, const char *v,
+                                    mpm__read_timeout_t *header, mpm__read_timeout_t *body,
+                                    char *err, size_t errlen)
 {
     char part[SET_TEXT_MAX];
     for (const char *p = skip_spaces(v); *p; p = skip_spaces(p)) {
         size_t n = strcspn(p, " \t");
         snprintf(part, sizeof part, "%.*s", (int)n, p);
-        if (parse_read_timeout_part(d, part, header_ms, body_ms, err, errlen))
+        if (parse_read_timeout_part(d, part, header, body, err, errlen))
             return MPM_ECONFIG;
         p += n;
     }
@@ -468,23 +528,29 @@ static int parse_read_timeout_parts(const directive_t *d, const char *v, uint64_
 static int parse_read_timeout(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
                               size_t errlen)
 {
-    uint64_t header_ms = (uint64_t)s->request_read_timeout_ms;
-    uint64_t body_ms = (uint64_t)s->body_read_timeout_ms;
+    mpm__read_timeout_t header = s->header_timeout, body = s->body_timeout;
     int rc;
     if (isdigit((unsigned char)v[0]) || is_negative_number(v)) {
-        /* A bare time sets both. */
-        rc = parse_time_value(d, v, &header_ms, err, errlen);
-        body_ms = header_ms;
+        /* A bare time sets both stages, without MinRate. */
+        uint64_t ms;
+        rc = parse_time_value(d, v, &ms, err, errlen);
+        header = body = (mpm__read_timeout_t){(int64_t)ms, 0, 0};
     } else if (*v == '\0') {
         rc = fail(err, errlen, "%s: '' is not a time (seconds, or N ms)", d->name);
     } else {
-        rc = parse_read_timeout_parts(d, v, &header_ms, &body_ms, err, errlen);
+        rc = parse_read_timeout_parts(d, v, &header, &body, err, errlen);
     }
     if (rc)
         return MPM_ECONFIG;
-    s->request_read_timeout_ms = (int64_t)header_ms;
-    s->body_read_timeout_ms = (int64_t)body_ms;
+    s->header_timeout = header;
+    s->body_timeout = body;
     return 0;
+}
+
+static int parse_body_timeout(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                              size_t errlen)
+{
+    return parse_stage(d, v, &s->body_timeout, err, errlen);
 }
 
 /* ------------------------------------------------------------------ */
@@ -537,13 +603,35 @@ static void format_listen(const mpm__settings_t *s, const directive_t *d, char *
     }
 }
 
+/* "20-40,MinRate=500", "20", "0". */
+static void format_stage(const mpm__read_timeout_t *t, char *buf, size_t len)
+{
+    char timeout[32], max[40] = "", rate[48] = "";
+    format_time((uint64_t)t->timeout_ms, 0, timeout, sizeof timeout);
+    if (t->max_ms) {
+        max[0] = '-';
+        format_time((uint64_t)t->max_ms, 0, max + 1, sizeof max - 1);
+    }
+    if (t->min_rate)
+        snprintf(rate, sizeof rate, ",MinRate=%llu", (unsigned long long)t->min_rate);
+    snprintf(buf, len, "%s%s%s", timeout, max, rate);
+}
+
 static void format_read_timeout(const mpm__settings_t *s, const directive_t *d, char *buf,
                                 size_t len)
 {
-    char header[32], body[32];
-    format_time((uint64_t)s->request_read_timeout_ms, 0, header, sizeof header);
-    format_time((uint64_t)s->body_read_timeout_ms, 0, body, sizeof body);
+    (void)d;
+    char header[128], body[128];
+    format_stage(&s->header_timeout, header, sizeof header);
+    format_stage(&s->body_timeout, body, sizeof body);
     snprintf(buf, len, "header=%s body=%s", header, body);
+}
+
+static void format_body_timeout(const mpm__settings_t *s, const directive_t *d, char *buf,
+                                size_t len)
+{
+    (void)d;
+    format_stage(&s->body_timeout, buf, len);
 }
 
 static const struct kind_ops {
@@ -558,6 +646,7 @@ static const struct kind_ops {
     [K_LEVEL] = {parse_level, format_level},
     [K_LISTEN] = {parse_listen, format_listen},
     [K_READ_TIMEOUT] = {parse_read_timeout, format_read_timeout},
+    [K_BODY_TIMEOUT] = {parse_body_timeout, format_body_timeout},
 };
 
 /* ------------------------------------------------------------------ */

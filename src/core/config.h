@@ -15,6 +15,15 @@ typedef struct mpm__listen_spec {
     int host_fd;    /* -1 unless handed in */
 } mpm__listen_spec_t;
 
+/* One stage of RequestReadTimeout (httpd's mod_reqtimeout): the stage must
+ * end within timeout_ms of its start, plus one second for every min_rate
+ * bytes received, but never later than max_ms after its start. */
+typedef struct mpm__read_timeout {
+    int64_t timeout_ms; /* 0: off (only Timeout bounds each read) */
+    int64_t max_ms;     /* 0: the MinRate extension has no cap */
+    uint64_t min_rate;  /* bytes per second; 0: no extension */
+} mpm__read_timeout_t;
+
 /* Every directive's value. Times are milliseconds, sizes bytes. A server
  * copies the whole struct at mpm_server_new(), so it is plain data. */
 typedef struct mpm__settings {
@@ -28,8 +37,8 @@ typedef struct mpm__settings {
     int64_t keepalive_timeout_ms;   /* KeepAliveTimeout 5 s */
     unsigned max_keepalive_requests;/* MaxKeepAliveRequests 100, 0 = unlimited */
     int64_t timeout_ms;             /* Timeout 60 s: any single read/write */
-    int64_t request_read_timeout_ms;/* RequestReadTimeout 20 s: whole request head */
-    int64_t body_read_timeout_ms;   /* RequestBodyTimeout 20 s: gap between body reads */
+    mpm__read_timeout_t header_timeout; /* RequestReadTimeout header=20-40,MinRate=500 */
+    mpm__read_timeout_t body_timeout;   /* RequestReadTimeout body=20,MinRate=500 */
 
     size_t limit_request_line;      /* LimitRequestLine 8190 */
     size_t limit_request_field_size;/* LimitRequestFieldSize 8190 */

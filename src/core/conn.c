@@ -51,11 +51,14 @@ void mpm__conn_send_error(mpm__conn_t *c, int status)
     linger_close(c);
 }
 
-/* Deadline for the wait before the next request's first byte. */
+/* Deadline of the wait for the next request: a kept-alive connection waits
+ * KeepAliveTimeout for its first byte; a new connection's first request is
+ * timed as a head from the accept, as mod_reqtimeout does. */
 static int64_t idle_deadline(const mpm__conn_t *c, int64_t now)
 {
     const mpm__settings_t *s = &c->srv->cfg.s;
-    int64_t d = now + (c->nrequests ? s->keepalive_timeout_ms : s->request_read_timeout_ms);
+    int64_t d = c->nrequests ? now + s->keepalive_timeout_ms
+                             : mpm__read_deadline(c, &s->header_timeout, c->accepted_ms, 0);
     return c->draining ? min64(d, c->drain_deadline) : d;
 }
 
@@ -72,11 +75,17 @@ static int head_cut_short(mpm__conn_t *c, ssize_t n, int idle)
 }
 
 /* Reads until the engine reports a request head (1) or an error it must
- * answer (1, ev->type == ERROR); returns 0 when the connection is done. */
+ * answer (1, ev->type == ERROR); returns 0 when the connection is done.
+ * The head's deadline (RequestReadTimeout header=) runs from its first byte
+ * (from the accept for a connection's first request) and grows with the
+ * bytes received, per MinRate, up to its maximum. */
 static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
 {
+    const mpm__read_timeout_t *t = &c->srv->cfg.s.header_timeout;
     int64_t started = mpm__now_ms();
-    int64_t head_deadline = 0;
+    int64_t head_start = c->nrequests ? 0 : c->accepted_ms;
+    uint64_t head_bytes = 0;
+    int reading = 0;
     if (!c->draining && mpm__server_stopping(c->srv) == MPM__STOP_GRACEFUL)
         mpm__conn_start_draining(c);
     if (c->nrequests)
@@ -86,16 +95,19 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
         if (ev->type != MPM__H1_NEED_MORE)
             return 1;
         int idle = mpm__h1_idle(&c->h1);
-        if (!idle && !head_deadline) {
-            head_deadline = mpm__now_ms() + c->srv->cfg.s.request_read_timeout_ms;
+        if (!idle && !reading) {
+            reading = 1;
+            head_start = head_start ? head_start : mpm__now_ms();
             mpm__sb_set_worker_state(c->unit, MPM__SB_READING);
         }
-        int64_t deadline = idle ? idle_deadline(c, started) : head_deadline;
+        int64_t deadline = idle ? idle_deadline(c, started)
+                                : mpm__read_deadline(c, t, head_start, head_bytes);
         ssize_t n = mpm__conn_fill(c, deadline);
         if (n == MPM_EAGAIN)
             continue; /* draining began: deadline re-planned above */
         if (n <= 0)
             return head_cut_short(c, n, idle);
+        head_bytes += (uint64_t)n;
     }
 }
 
@@ -138,6 +150,7 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     c->pending_body = NULL;
     c->pending_len = 0;
     c->nrequests = 0;
+    c->accepted_ms = mpm__now_ms();
     c->draining = 0;
     c->drain_deadline = 0;
     c->broken = 0;

@@ -38,6 +38,8 @@ struct mpm_request_s {
     char *whole_body;         /* mpm_request_read_body()'s buffer */
     int64_t started_ms;
     uint64_t bytes_sent;
+    int64_t body_started_ms;  /* when reading the body began (RequestReadTimeout body=) */
+    uint64_t body_wire_bytes; /* bytes read from the socket since, framing included */
 };
 
 struct mpm__conn {
@@ -50,6 +52,7 @@ struct mpm__conn {
     const char *pending_body; /* body bytes the engine reported, not yet handed out */
     size_t pending_len;
     unsigned nrequests;
+    int64_t accepted_ms;      /* the first request's head is timed from here */
     int draining;             /* graceful stop seen: answer with close */
     int64_t drain_deadline;   /* idle connections close at this time */
     int broken;               /* I/O failed: stop serving */
@@ -81,6 +84,16 @@ void mpm__conn_start_draining(mpm__conn_t *c);
  * graceful stop began (re-plan, then call again), MPM_ECLOSED (hard stop or
  * I/O error). */
 ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms);
+
+/* The deadline of a RequestReadTimeout stage (head or body) that began at
+ * start_ms and has received `bytes` since: start + timeout, plus a second
+ * per MinRate bytes, capped at start + max (mod_reqtimeout's rule). Driven
+ * by the clock, not by parse events, so input the engine swallows without
+ * an event (chunk extensions) cannot stretch it. Never later than
+ * now + Timeout, which bounds every single read; a stage turned off (0)
+ * gives that alone. */
+int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, int64_t start_ms,
+                           uint64_t bytes);
 
 /* Feeds buffered input to the engine; reports the next event (NEED_MORE when
  * the buffer is exhausted). */

@@ -11,6 +11,7 @@
 /* While a graceful stop is in progress the wake pipe stays readable, so it
  * cannot be polled; re-check the stop state at this interval instead. */
 #define MPM__GRACEFUL_RECHECK_MS 200
+#define MPM__DAY_MS (86400 * 1000)
 
 static int wait_timeout(int64_t deadline_ms, int capped)
 {
@@ -114,6 +115,24 @@ ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
         rc = wait_readable(c, deadline_ms);
     }
     return rc;
+}
+
+int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, int64_t start_ms,
+                           uint64_t bytes)
+{
+    int64_t now = mpm__now_ms();
+    int64_t per_read = now + c->srv->cfg.s.timeout_ms;
+    if (t->timeout_ms == 0)
+        return per_read;
+    int64_t d = start_ms + t->timeout_ms;
+    if (t->min_rate) {
+        /* A second per min_rate bytes; more than a day's worth changes nothing. */
+        uint64_t extra = bytes > UINT64_MAX / 1000 ? UINT64_MAX : bytes * 1000 / t->min_rate;
+        d += extra > MPM__DAY_MS ? MPM__DAY_MS : (int64_t)extra;
+    }
+    if (t->max_ms && d > start_ms + t->max_ms)
+        d = start_ms + t->max_ms;
+    return d < per_read ? d : per_read;
 }
 
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev)

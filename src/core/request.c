@@ -184,11 +184,48 @@ static void send_continue(mpm_request_t *req)
     (void)mpm__conn_sendv_all(req->conn, &iov, 1);
 }
 
+/* The body stopped arriving in time (RequestReadTimeout body=). While the
+ * handler reads, the 408 is its answer; once the response is complete and
+ * the rest of the body is being discarded for keep-alive, a 408 still tells
+ * the client why the connection ends, instead of a bare close. */
+static int body_timed_out(mpm_request_t *req)
+{
+    mpm__log(req->conn->srv, MPM_LOG_INFO, "request body timed out after %llu bytes",
+             (unsigned long long)req->body_received);
+    if (!req->finished)
+        return body_error(req, 408, MPM_ETIMEDOUT);
+    req->body_failed = 1;
+    mpm__conn_send_error(req->conn, 408);
+    req->conn->broken = 1;
+    return MPM_ETIMEDOUT;
+}
+
+/* Reads more of the body into the input buffer, within the body's
+ * deadline, which is driven by the clock and the bytes received, so that
+ * input producing no body event (chunk framing and extensions) cannot hold
+ * the connection either. Returns 0 or an error (answered). */
+static int body_fill(mpm_request_t *req)
+{
+    mpm__conn_t *c = req->conn;
+    const mpm__read_timeout_t *t = &c->srv->cfg.s.body_timeout;
+    ssize_t n = mpm__conn_fill(c, mpm__read_deadline(c, t, req->body_started_ms,
+                                                     req->body_wire_bytes));
+    if (n > 0)
+        req->body_wire_bytes += (uint64_t)n;
+    if (n == MPM_ETIMEDOUT)
+        return body_timed_out(req);
+    if (n == 0 || n == MPM_ECLOSED)
+        return body_error(req, 400, MPM_ECLOSED);
+    return 0;
+}
+
 /* Makes body bytes available in conn->pending_body. Returns their count,
  * 0 at the end of the body, or an error. */
 static ssize_t body_fetch(mpm_request_t *req)
 {
     mpm__conn_t *c = req->conn;
+    if (!req->body_started_ms)
+        req->body_started_ms = mpm__now_ms();
     while (c->pending_len == 0 && !req->body_done) {
         if (req->body_failed || c->broken)
             return MPM_ECLOSED;
@@ -203,11 +240,9 @@ static ssize_t body_fetch(mpm_request_t *req)
         } else if (ev.type == MPM__H1_ERROR) {
             return body_status_error(req, ev.status);
         } else {
-            ssize_t n = mpm__conn_fill(c, mpm__now_ms() + c->srv->cfg.s.body_read_timeout_ms);
-            if (n == MPM_ETIMEDOUT)
-                return body_error(req, 408, MPM_ETIMEDOUT);
-            if (n == 0 || n == MPM_ECLOSED)
-                return body_error(req, 400, MPM_ECLOSED);
+            int rc = body_fill(req);
+            if (rc < 0)
+                return rc;
         }
     }
     return (ssize_t)c->pending_len;
@@ -245,10 +280,10 @@ static int body_ends_here(mpm_request_t *req)
     return n < 0 ? (int)n : n == 0 ? 0 : body_error(req, 413, MPM_ETOOLARGE);
 }
 
-/* Doubles buf's capacity, up to max. */
-static int grow_body(mpm_request_t *req, size_t *cap, size_t max)
+/* Doubles buf's capacity, up to ceiling. */
+static int grow_body(mpm_request_t *req, size_t *cap, size_t ceiling)
 {
-    size_t ncap = *cap * 2 < max ? *cap * 2 : max;
+    size_t ncap = *cap <= ceiling / 2 ? *cap * 2 : ceiling;
     char *p = realloc(req->whole_body, ncap + 1);
     if (!p)
         return MPM_ENOMEM;
@@ -256,6 +291,11 @@ static int grow_body(mpm_request_t *req, size_t *cap, size_t max)
     *cap = ncap;
     return 0;
 }
+
+/* The buffer starts small and doubles as bytes arrive, never past the
+ * declared Content-Length: a client that only announces a large body costs
+ * nothing until it sends it. */
+#define MPM__BODY_BUF_START 4096
 
 int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, size_t *len)
 {
@@ -265,10 +305,11 @@ int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, siz
         max = (size_t)req->conn->srv->cfg.s.limit_request_body;
     if (max == 0)
         max = SIZE_MAX - 1;
-    if (req->head->content_length > 0 && (uint64_t)req->head->content_length > max)
+    int64_t declared = req->head->chunked ? -1 : req->head->content_length;
+    if (declared > 0 && (uint64_t)declared > max)
         return body_error(req, 413, MPM_ETOOLARGE);
-    size_t cap = req->head->content_length > 0 ? (size_t)req->head->content_length : 4096;
-    cap = cap < max ? cap : max;
+    size_t ceiling = declared > 0 ? (size_t)declared : max;
+    size_t cap = ceiling < MPM__BODY_BUF_START ? ceiling : MPM__BODY_BUF_START;
     size_t used = 0;
     free(req->whole_body);
     req->whole_body = malloc(cap + 1);
@@ -276,11 +317,11 @@ int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, siz
         return MPM_ENOMEM;
     for (;;) {
         int rc = 0;
-        if (used == max)
+        if (used == ceiling)
             rc = body_ends_here(req);
         else if (used == cap)
-            rc = grow_body(req, &cap, max);
-        if (rc < 0 || used == max)
+            rc = grow_body(req, &cap, ceiling);
+        if (rc < 0 || used == ceiling)
             return rc < 0 ? rc : finish_body(req, used, body, len);
         ssize_t n = mpm_request_read(req, req->whole_body + used, cap - used);
         if (n < 0)

@@ -2,6 +2,8 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 
@@ -32,16 +34,42 @@ static ssize_t tcp_sendv(mpm__conn_t *c, const struct iovec *iov, int iovcnt)
     }
 }
 
-static ssize_t tcp_sendfile(mpm__conn_t *c, int fd, off_t *off, size_t len)
+static ssize_t sendfile_retrying(int sock, int fd, off_t *off, size_t len)
 {
     for (;;) {
-        ssize_t n = sendfile(c->fd, fd, off, len);
+        ssize_t n = sendfile(sock, fd, off, len);
         if (n >= 0)
             return n;
         if (errno == EINTR)
             continue;
         return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
+}
+
+/* sendfile() cannot take MSG_NOSIGNAL, and the host's SIGPIPE disposition is
+ * its own (DESIGN §8): block SIGPIPE in this thread around the call, take
+ * back the one the call raised (thread-directed, so it is ours) unless one
+ * was already pending before, which belongs to someone else, then restore
+ * the thread's mask. */
+static ssize_t tcp_sendfile(mpm__conn_t *c, int fd, off_t *off, size_t len)
+{
+    sigset_t pipe_only, old, pending;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    int rc = pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    if (rc != 0)
+        return -rc;
+    int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    ssize_t n = sendfile_retrying(c->fd, fd, off, len);
+    /* Not only on -EPIPE: a sendfile that moved some bytes before the peer
+     * vanished returns their count and leaves the signal behind. */
+    if (!was_pending && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+        static const struct timespec no_wait = {0, 0};
+        while (sigtimedwait(&pipe_only, NULL, &no_wait) < 0 && errno == EINTR)
+            ;
+    }
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return n;
 }
 
 static void tcp_shutdown_write(mpm__conn_t *c)

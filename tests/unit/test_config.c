@@ -77,8 +77,8 @@ static const struct {
     {"KeepAliveTimeout", "5"},
     {"MaxKeepAliveRequests", "100"},
     {"Timeout", "60"},
-    {"RequestReadTimeout", "header=20 body=20"},
-    {"RequestBodyTimeout", "20"},
+    {"RequestReadTimeout", "header=20-40,MinRate=500 body=20,MinRate=500"},
+    {"RequestBodyTimeout", "20,MinRate=500"},
     {"LimitRequestLine", "8190"},
     {"LimitRequestFieldSize", "8190"},
     {"LimitRequestFields", "100"},
@@ -120,8 +120,12 @@ static void test_defaults_in_struct(void **state)
     assert_int_equal(s->one_process, 0);
     assert_int_equal(s->keepalive_timeout_ms, 5000);
     assert_int_equal(s->timeout_ms, 60000);
-    assert_int_equal(s->request_read_timeout_ms, 20000);
-    assert_int_equal(s->body_read_timeout_ms, 20000);
+    assert_int_equal(s->header_timeout.timeout_ms, 20000);
+    assert_int_equal(s->header_timeout.max_ms, 40000);
+    assert_int_equal(s->header_timeout.min_rate, 500);
+    assert_int_equal(s->body_timeout.timeout_ms, 20000);
+    assert_int_equal(s->body_timeout.max_ms, 0);
+    assert_int_equal(s->body_timeout.min_rate, 500);
     assert_int_equal(s->limit_request_line, 8190);
     assert_int_equal(s->limit_request_body, (uint64_t)1 << 30);
     assert_int_equal(s->drain_window_ms, 1000);
@@ -175,6 +179,12 @@ static void test_round_trips(void **state)
         {"LogLevel", "error", "error"},
         {"RequestReadTimeout", "header=10 body=30", "header=10 body=30"},
         {"RequestBodyTimeout", "500ms", "500ms"},
+        {"RequestBodyTimeout", "10-20,minrate=100", "10-20,MinRate=100"},
+        {"RequestReadTimeout", "header=20-40,MinRate=500 body=20,MinRate=500",
+         "header=20-40,MinRate=500 body=20,MinRate=500"},
+        {"RequestReadTimeout", "header=0 body=0", "header=0 body=0"},
+        {"RequestReadTimeout", "header=1-2,MinRate=100 body=1500ms,MinRate=1",
+         "header=1-2,MinRate=100 body=1500ms,MinRate=1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_set(*state, cases[i].key, cases[i].in);
@@ -263,34 +273,76 @@ static void test_bad_values(void **state)
 static void test_bad_request_read_timeout(void **state)
 {
     mpm_config_t *cfg = *state;
-    assert_rejected(cfg, "RequestReadTimeout", "header=20-40,MinRate=500",
-                    "ranges and MinRate are not supported");
-    assert_rejected(cfg, "RequestReadTimeout", "body=10,MinRate=500", "MinRate");
-    assert_rejected(cfg, "RequestReadTimeout", "MinRate=500", "MinRate");
+    assert_rejected(cfg, "RequestReadTimeout", "header=20-40", "a timeout range needs MinRate");
+    assert_rejected(cfg, "RequestReadTimeout", "body=40-20,MinRate=5",
+                    "the maximum must be larger than the timeout");
+    assert_rejected(cfg, "RequestReadTimeout", "body=20-20,MinRate=5",
+                    "the maximum must be larger than the timeout");
+    assert_rejected(cfg, "RequestReadTimeout", "header=0-10,MinRate=5", "turned off (0)");
+    assert_rejected(cfg, "RequestReadTimeout", "header=0,MinRate=5", "turned off (0)");
+    assert_rejected(cfg, "RequestReadTimeout", "header=10,MinRate=0", "MinRate '0' is not a rate");
+    assert_rejected(cfg, "RequestReadTimeout", "header=10,MinRate=abc",
+                    "MinRate 'abc' is not a rate");
+    assert_rejected(cfg, "RequestReadTimeout", "header=10,MinRate=", "is not a rate");
+    assert_rejected(cfg, "RequestReadTimeout", "header=10,MinRate=99999999999", "is not a rate");
+    assert_rejected(cfg, "RequestReadTimeout", "header=10,Rate=5", "expected MinRate=R");
+    assert_rejected(cfg, "RequestReadTimeout", "header=10-,MinRate=5", "is not a time");
+    assert_rejected(cfg, "RequestReadTimeout", "header=-5", "out of range");
+    assert_rejected(cfg, "RequestReadTimeout", "header=10-x,MinRate=5", "'x' is not a time");
+    assert_rejected(cfg, "RequestReadTimeout", "header=90000", "out of range (0s..86400s)");
+    assert_rejected(cfg, "RequestReadTimeout", "MinRate=500", "unknown part 'MinRate=500'");
     assert_rejected(cfg, "RequestReadTimeout", "handshake=5", "unknown part 'handshake=5'");
     assert_rejected(cfg, "RequestReadTimeout", "header=abc", "'abc' is not a time");
     assert_rejected(cfg, "RequestReadTimeout", "", "is not a time");
-    assert_rejected(cfg, "RequestReadTimeout", "header=0", "out of range (1ms..86400s)");
+    assert_rejected(cfg, "RequestBodyTimeout", "x", "'x' is not a time");
+    assert_rejected(cfg, "RequestBodyTimeout", "5-9", "a timeout range needs MinRate");
     /* The valid first part must not be applied when the second fails. */
     assert_rejected(cfg, "RequestReadTimeout", "header=5 body=abc", "'abc' is not a time");
-    assert_int_equal(cfg->s.request_read_timeout_ms, 20000);
+    assert_int_equal(cfg->s.header_timeout.timeout_ms, 20000);
+    assert_int_equal(cfg->s.header_timeout.max_ms, 40000);
+    assert_string_equal(get(cfg, "RequestReadTimeout"),
+                        "header=20-40,MinRate=500 body=20,MinRate=500");
 }
 
 static void test_request_read_timeout_forms(void **state)
 {
     mpm_config_t *cfg = *state;
+    /* A bare time sets both stages, without MinRate. */
     assert_set(cfg, "RequestReadTimeout", "30");
     assert_string_equal(get(cfg, "RequestReadTimeout"), "header=30 body=30");
-    assert_set(cfg, "RequestReadTimeout", "header=10");
-    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=10 body=30");
+    assert_int_equal(cfg->s.header_timeout.min_rate, 0);
+    assert_int_equal(cfg->s.body_timeout.max_ms, 0);
+    /* A part replaces its stage; the other stage keeps its value. */
+    assert_set(cfg, "RequestReadTimeout", "header=10-30,MinRate=250");
+    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=10-30,MinRate=250 body=30");
+    assert_int_equal(cfg->s.header_timeout.timeout_ms, 10000);
+    assert_int_equal(cfg->s.header_timeout.max_ms, 30000);
+    assert_int_equal(cfg->s.header_timeout.min_rate, 250);
     assert_set(cfg, "RequestReadTimeout", "body=300ms");
+    assert_string_equal(get(cfg, "RequestReadTimeout"),
+                        "header=10-30,MinRate=250 body=300ms");
+    assert_int_equal(cfg->s.body_timeout.timeout_ms, 300);
+    assert_set(cfg, "RequestReadTimeout", "header=10");
     assert_string_equal(get(cfg, "RequestReadTimeout"), "header=10 body=300ms");
-    assert_int_equal(cfg->s.body_read_timeout_ms, 300);
-    assert_set(cfg, "RequestReadTimeout", "  body=2   header=3 ");
-    assert_int_equal(cfg->s.request_read_timeout_ms, 3000);
-    assert_int_equal(cfg->s.body_read_timeout_ms, 2000);
+    assert_set(cfg, "RequestReadTimeout", "  body=2,MinRate=100   header=3 ");
+    assert_int_equal(cfg->s.header_timeout.timeout_ms, 3000);
+    assert_int_equal(cfg->s.body_timeout.timeout_ms, 2000);
+    assert_int_equal(cfg->s.body_timeout.min_rate, 100);
+    /* body=T,MinRate=R without a maximum: the extension has no cap. */
+    assert_int_equal(cfg->s.body_timeout.max_ms, 0);
+    /* 0 turns a stage off. */
+    assert_set(cfg, "RequestReadTimeout", "header=0");
+    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=0 body=2,MinRate=100");
+    assert_int_equal(cfg->s.header_timeout.timeout_ms, 0);
+    /* RequestBodyTimeout is the body part alone, in the same syntax. */
     assert_set(cfg, "RequestBodyTimeout", "8");
-    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=3 body=8");
+    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=0 body=8");
+    assert_string_equal(get(cfg, "RequestBodyTimeout"), "8");
+    assert_set(cfg, "RequestBodyTimeout", "5-50,MinRate=1000");
+    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=0 body=5-50,MinRate=1000");
+    assert_int_equal(cfg->s.body_timeout.max_ms, 50000);
+    assert_set(cfg, "RequestReadTimeout", "0");
+    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=0 body=0");
 }
 
 static void test_ranges(void **state)

@@ -1,0 +1,311 @@
+/* Hostile and broken clients that must not cost the server a process, its
+ * memory or a serving unit, and stops that must end on time:
+ * - a client that resets the connection in the middle of a sendfile() body
+ *   (SIGPIPE must not kill the host in one-process mode, nor a child);
+ * - a client that declares a huge body and sends nothing (no allocation of
+ *   the declared size);
+ * - a client that stops reading a large response (freed after Timeout);
+ * - a handler that never returns during a graceful stop or restart
+ *   (GracefulShutdownTimeout bounds it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Larger than any socket buffers on loopback, so the sender always blocks. */
+#define BIG_LEN (64L * 1024 * 1024)
+
+/* A directory holding big.bin (sparse, BIG_LEN bytes): /files/big.bin for
+ * mpmserve --root, and the file our own handler sends. */
+static char big_dir[64];
+static char big_path[96];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    /* The default disposition: a SIGPIPE raised in a serving thread of this
+     * process would kill it, which is what the SIGPIPE cases check. */
+    signal(SIGPIPE, SIG_DFL);
+    snprintf(big_dir, sizeof big_dir, "/tmp/mpmlib-robust-XXXXXX");
+    if (!mkdtemp(big_dir))
+        return -1;
+    snprintf(big_path, sizeof big_path, "%s/big.bin", big_dir);
+    int fd = open(big_path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = ftruncate(fd, BIG_LEN);
+    close(fd);
+    return rc;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    unlink(big_path);
+    rmdir(big_dir);
+    return 0;
+}
+
+/* ---- a handler with extra routes around the harness's ---- */
+
+/* /big: the big file by sendfile; /flood: as much by writes;
+ * /mask: the serving thread's SIGPIPE state; the rest: th_handler. */
+static void robust_handler(mpm_request_t *req, void *data)
+{
+    const char *path = mpm_request_path(req);
+    if (strcmp(path, "/big") == 0) {
+        int fd = open(big_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            mpm_response_set_status(req, 500);
+            mpm_response_send(req, "no file", 7);
+            return;
+        }
+        mpm_response_send_file(req, fd, 0, (size_t)BIG_LEN);
+        close(fd);
+    } else if (strcmp(path, "/flood") == 0) {
+        static const char block[65536];
+        for (long sent = 0; sent < BIG_LEN; sent += (long)sizeof block)
+            if (mpm_response_write(req, block, sizeof block) != 0)
+                return;
+        mpm_response_end(req);
+    } else if (strcmp(path, "/mask") == 0) {
+        sigset_t cur, pending;
+        pthread_sigmask(SIG_SETMASK, NULL, &cur);
+        sigpending(&pending);
+        char out[64];
+        int n = snprintf(out, sizeof out, "blocked=%d pending=%d", sigismember(&cur, SIGPIPE),
+                         sigismember(&pending, SIGPIPE));
+        mpm_response_send(req, out, (size_t)n);
+    } else {
+        th_handler(req, data);
+    }
+}
+
+static th_server_t *start_robust(th_fixture_t *fx, const char *const *dirs)
+{
+    th_server_t *s = th_new_server(fx);
+    for (size_t i = 0; dirs && dirs[i]; i += 2)
+        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
+            fail_msg("config: %s", s->errmsg);
+    mpm_config_set_handler(th_server_config(s), robust_handler, s);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    return s;
+}
+
+static char *get_body(int port, const char *target)
+{
+    char raw[256];
+    tc_response_t r;
+    snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", target);
+    th_request(port, raw, &r);
+    assert_int_equal(r.status, 200);
+    char *body = strdup(r.body);
+    tc_response_free(&r);
+    return body;
+}
+
+/* ---- SIGPIPE from sendfile ---- */
+
+/* Asks for target, half-closes, reads 64 KiB and resets: the server's next
+ * sendfile() meets EPIPE. Returns once the server has closed its side
+ * (a fresh connection answers then). */
+static void reset_midway(int port, const char *target)
+{
+    tc_conn_t c;
+    assert_int_equal(tc_connect(&c, port, TC_DEFAULT_TIMEOUT_MS), TC_OK);
+    char raw[256];
+    snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", target);
+    assert_int_equal(tc_send_str(&c, raw), TC_OK);
+    assert_int_equal(shutdown(c.fd, SHUT_WR), 0);
+    char buf[16384];
+    size_t got = 0;
+    while (got < 65536) {
+        if (!tc_readable(&c, TC_DEFAULT_TIMEOUT_MS))
+            fail_msg("no response body after %zu bytes", got);
+        ssize_t n = read(c.fd, buf, sizeof buf);
+        if (n <= 0)
+            fail_msg("the response ended after %zu bytes", got);
+        got += (size_t)n;
+    }
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset), 0);
+    tc_close(&c);
+}
+
+/* One-process: this test program is the host. SIGPIPE's default action
+ * would kill it; it must survive, keep serving, and the serving thread's
+ * signal mask and pending set must be as before. ThreadsPerChild=1 so that
+ * the same worker thread answers /mask. */
+static void sendfile_reset_does_not_kill_host(void **state)
+{
+    th_fixture_t *fx = *state;
+    const char *const dirs[] = {"ThreadsPerChild", "1", "MinSpareThreads", "1",
+                                "MaxSpareThreads", "2", "Timeout", "5", NULL};
+    int port = start_robust(fx, dirs)->port;
+    char *before = get_body(port, "/mask");
+    for (int i = 0; i < 3; i++)
+        reset_midway(port, "/big");
+    char *after = get_body(port, "/mask");
+    assert_string_equal(after, before);
+    assert_non_null(strstr(after, "pending=0"));
+    free(before);
+    free(after);
+    th_expect_serving(port);
+}
+
+static int pid_of_server(int port)
+{
+    char *body = get_body(port, "/pid");
+    int pid = atoi(body);
+    free(body);
+    return pid;
+}
+
+/* Multi-process: the child that served the reset survives (the same pid
+ * answers afterwards: one child only). */
+static void sendfile_reset_does_not_kill_child(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (strcmp(fx->strategy, "event") == 0 && !th_strategy_built("event"))
+        skip();
+    const char *const args[] = {"--mpm", fx->strategy, "--listen", "127.0.0.1:0", "--root",
+                                big_dir, "--test-routes", "--set", "ServerLimit=1", "--set",
+                                "StartServers=1", "--set", "MaxRequestWorkers=1", "--set",
+                                "ThreadsPerChild=1", "--set", "MinSpareThreads=1", "--set",
+                                "MaxSpareThreads=2", "--set", "MinSpareServers=1", "--set",
+                                "MaxSpareServers=1", "--set", "Timeout=5", NULL};
+    int port = th_start_mpmserve(fx, args)->port;
+    int pid = pid_of_server(port);
+    for (int i = 0; i < 3; i++)
+        reset_midway(port, "/files/big.bin");
+    assert_int_equal(pid_of_server(port), pid);
+    assert_int_equal(kill(pid, 0), 0);
+}
+
+/* ---- a declared body is not an allocation ---- */
+
+static long vm_data_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmData: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static int handler_called(void *arg)
+{
+    return atomic_load(&((th_server_t *)arg)->handler_calls) > 0;
+}
+
+/* 900 MB declared, 10 bytes sent: mpm_request_read_body() must not reserve
+ * the declared size up front (this process is the server). */
+static void read_body_grows_with_the_bytes(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_start_server(fx, NULL);
+    th_expect_serving(s->port); /* the serving threads (and their stacks) exist */
+    long before = vm_data_kb();
+    assert_true(before > 0);
+    tc_conn_t *c = th_connect(fx, s->port);
+    th_send(c, "POST /echo-whole HTTP/1.1\r\nHost: t\r\nContent-Length: 900000000\r\n\r\n"
+               "0123456789");
+    assert_true(th_wait_for(handler_called, s, TC_DEFAULT_TIMEOUT_MS));
+    /* The old code allocated right after the handler began: give it time. */
+    int64_t until = tc_now_ms() + 500;
+    long peak = before;
+    while (tc_now_ms() < until) {
+        long now = vm_data_kb();
+        peak = now > peak ? now : peak;
+        tc_readable(c, 20);
+    }
+    /* Slack for thread arenas; the declared size is 880000 kB. */
+    if (peak - before > 300 * 1024)
+        fail_msg("VmData grew by %ld kB for a 10-byte body", peak - before);
+    th_disconnect(c);
+    th_expect_serving(s->port);
+}
+
+/* ---- Timeout on writes ---- */
+
+/* A client asks for a large response and never reads. Prefork in one
+ * process has one serving unit: the next client is answered only once the
+ * stalled one is given up, which must happen after Timeout (1 s), not
+ * never. */
+static void stalled_reader_released_after_timeout(const char *target, th_fixture_t *fx)
+{
+    const char *const dirs[] = {"Timeout", "1", NULL};
+    int port = start_robust(fx, dirs)->port;
+    tc_conn_t *stalled = th_connect(fx, port);
+    char raw[128];
+    snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", target);
+    th_send(stalled, raw);
+    assert_true(tc_readable(stalled, TC_DEFAULT_TIMEOUT_MS)); /* it began */
+    int64_t start = tc_now_ms();
+    tc_response_t r;
+    int rc = tc_exchange(port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r,
+                         8000);
+    int status = r.status;
+    tc_response_free(&r);
+    int64_t took = tc_now_ms() - start;
+    if (rc != TC_OK)
+        fail_msg("the next client got %s after %lld ms: the stalled one still holds the unit",
+                 tc_result_name(rc), (long long)took);
+    assert_int_equal(status, 200);
+    if (strcmp(fx->strategy, "prefork") == 0 && took < 500)
+        fail_msg("answered after %lld ms: the stalled response was not stalled", (long long)took);
+    size_t extra = 0;
+    rc = tc_wait_close(stalled, TC_DEFAULT_TIMEOUT_MS, &extra);
+    if (rc != TC_CLOSED && rc != TC_RESET)
+        fail_msg("the stalled connection is still open (%s)", tc_result_name(rc));
+    if (extra >= (size_t)BIG_LEN)
+        fail_msg("the whole response arrived: nothing was stalled");
+}
+
+static void stalled_sendfile_released_after_timeout(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (strcmp(fx->strategy, "prefork") != 0)
+        skip(); /* one unit only in prefork's one-process mode */
+    stalled_reader_released_after_timeout("/big", fx);
+}
+
+static void stalled_stream_released_after_timeout(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (strcmp(fx->strategy, "prefork") != 0)
+        skip();
+    stalled_reader_released_after_timeout("/flood", fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        TH_MATRIX(sendfile_reset_does_not_kill_host),
+        TH_MATRIX(sendfile_reset_does_not_kill_child),
+        TH_MATRIX(read_body_grows_with_the_bytes),
+        TH_MATRIX(stalled_sendfile_released_after_timeout),
+        TH_MATRIX(stalled_stream_released_after_timeout),
+    };
+    th_apply_filter();
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
