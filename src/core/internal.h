@@ -29,6 +29,10 @@ typedef struct mpm__listener {
  * "<address>: <reason>" in err. */
 int mpm__listeners_open(const mpm__settings_t *s, mpm__listener_t *out, unsigned *n, char *err,
                         size_t errlen);
+/* The same, registering each socket it opens for `owner` in the fd registry
+ * (fdreg.h), so that other servers' children close it. */
+int mpm__listeners_open_owned(const void *owner, const mpm__settings_t *s, mpm__listener_t *out,
+                              unsigned *n, char *err, size_t errlen);
 void mpm__listeners_close(mpm__listener_t *l, unsigned n);
 
 /* Parses "host:port", "[v6]:port", "*:port", "port", "unix:/path" into a

@@ -1,6 +1,7 @@
 /* Worker thread pool: a mutex, one condition variable and a ring of fds
  * bounded by the number of threads. */
 #include "pool.h"
+#include "fdreg.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -195,7 +196,7 @@ void mpm__pool_stop(mpm__pool_t *pool)
     for (unsigned i = 0; i < started; i++)
         pthread_join(pool->threads[i], NULL);
     while (pool->len > 0) {
-        close(pool->queue[pool->head]);
+        mpm__fdreg_close(pool->queue[pool->head]);
         pool->head = (pool->head + 1) % pool->nthreads;
         pool->len--;
     }

@@ -4,6 +4,7 @@
  * another child has idle ones; each thread then serves its connection to the
  * end, keep-alive waits included: a kept-alive connection holds its thread,
  * which is this strategy's trade-off. */
+#include "core/fdreg.h"
 #include "core/internal.h"
 #include "core/pool.h"
 
@@ -77,7 +78,8 @@ enum { TAG_WAKE = 1000, TAG_IDLE = 1001 };
 
 static int listener_epoll(mpm_server_t *srv, mpm__pool_t *pool)
 {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
+    mpm__fdreg_lock();
+    int ep = mpm__fdreg_keep(srv, epoll_create1(EPOLL_CLOEXEC));
     if (ep < 0)
         return -errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_IDLE};
@@ -88,7 +90,7 @@ static int listener_epoll(mpm_server_t *srv, mpm__pool_t *pool)
     }
     if (rc != 0) {
         rc = -errno;
-        close(ep);
+        mpm__fdreg_close(ep);
         return rc;
     }
     return ep;
@@ -124,7 +126,7 @@ static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, i
     if (fd < 0)
         return;
     if (mpm__pool_push(pool, fd) < 0)
-        close(fd); /* cannot happen: only this thread takes idle threads */
+        mpm__fdreg_close(fd); /* cannot happen: only this thread takes idle threads */
     unsigned max = srv->cfg.s.max_connections_per_child;
     if (max && ++*accepted >= max) {
         *spent = 1;
@@ -194,7 +196,7 @@ static int worker_serve(mpm_server_t *srv)
         mpm__log(srv, MPM_LOG_ERROR, "worker listener: %s", strerror(-rc));
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
     if (ep >= 0)
-        close(ep);
+        mpm__fdreg_close(ep);
     mpm__pool_stop(&pool);
     return pool.init_failed ? MPM_ECHILD : rc;
 }
