@@ -108,6 +108,12 @@ typedef struct mpm__strategy {
  * server_limit (at least 1), start_children within max_children. */
 void mpm__pool_limits_clamp(mpm__pool_limits_t *l);
 
+/* The canonical spelling of a strategy's name, any case ("Worker" ->
+ * "worker"), built or not; NULL if no strategy has that name. */
+const char *mpm__strategy_canonical(const char *name);
+/* Every strategy's name, "prefork|worker|event", for messages. */
+void mpm__strategy_list(char *buf, size_t len);
+
 /* Finds a strategy by name ("" = the best one built). Returns NULL and a
  * message in err when the name is unknown or that strategy is not built. */
 const mpm__strategy_t *mpm__strategy_find(const char *name, char *err, size_t errlen);

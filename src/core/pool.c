@@ -20,7 +20,8 @@ static void publish_counts(mpm__pool_t *pool)
 {
     mpm__sb_slot_t *slot = pool->srv->slot;
     atomic_store_explicit(&slot->idle, pool->idle, memory_order_relaxed);
-    atomic_store_explicit(&slot->busy, pool->started - pool->idle, memory_order_relaxed);
+    atomic_store_explicit(&slot->busy, pool->started - pool->idle - pool->exited,
+                          memory_order_relaxed);
 }
 
 static void notify_listener(mpm__pool_t *pool)
@@ -63,6 +64,8 @@ static void *pool_thread(void *p)
         mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
         pthread_mutex_lock(&pool->lock);
         pool->init_failed = 1;
+        pool->exited++;
+        publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
         mpm_server_stop(pool->srv, 0);
         return NULL;
@@ -77,6 +80,7 @@ static void *pool_thread(void *p)
         pool->work(pool, unit, fd);
         pthread_mutex_lock(&pool->lock);
     }
+    pool->exited++;
     publish_counts(pool);
     pthread_mutex_unlock(&pool->lock);
     mpm__sb_set_worker_state(unit, MPM__SB_DEAD);

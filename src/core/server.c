@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +250,12 @@ int mpm__server_check_wake(mpm_server_t *srv)
     return mpm__server_stopping(srv);
 }
 
+/* Sums of up to ServerLimit x ThreadsPerChild units: saturate, never wrap. */
+static void add_units(unsigned *sum, unsigned n)
+{
+    *sum = *sum > UINT_MAX - n ? UINT_MAX : *sum + n;
+}
+
 static void add_slot(mpm_stats_t *st, mpm__scoreboard_t *sb, unsigned i)
 {
     mpm__sb_slot_t *sl = &sb->slot[i];
@@ -258,9 +265,9 @@ static void add_slot(mpm_stats_t *st, mpm__scoreboard_t *sb, unsigned i)
     int64_t used;
     mpm__sb_slot_totals(sb, i, &conns, &reqs, &used);
     st->processes++;
-    st->busy_workers += atomic_load_explicit(&sl->busy, memory_order_relaxed);
-    st->idle_workers += atomic_load_explicit(&sl->idle, memory_order_relaxed);
-    st->parked_connections += atomic_load_explicit(&sl->parked, memory_order_relaxed);
+    add_units(&st->busy_workers, atomic_load_explicit(&sl->busy, memory_order_relaxed));
+    add_units(&st->idle_workers, atomic_load_explicit(&sl->idle, memory_order_relaxed));
+    add_units(&st->parked_connections, atomic_load_explicit(&sl->parked, memory_order_relaxed));
     st->connections_served += conns;
     st->requests_served += reqs;
 }

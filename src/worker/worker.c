@@ -9,6 +9,8 @@
 #include "core/pool.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -24,14 +26,20 @@ static unsigned or_default(unsigned v, unsigned dflt)
     return v ? v : dflt;
 }
 
+/* ServerLimit x ThreadsPerChild: up to 200000 x 100000, so 64 bits. */
+static uint64_t thread_capacity(const mpm__settings_t *s)
+{
+    return (uint64_t)or_default(s->server_limit, WORKER_DEFAULT_LIMIT) * s->threads_per_child;
+}
+
 /* MaxRequestWorkers left at its default follows ServerLimit x
  * ThreadsPerChild down, as httpd does, rather than failing. */
 static unsigned max_workers(const mpm__settings_t *s)
 {
     if (s->max_request_workers)
         return s->max_request_workers;
-    unsigned cap = or_default(s->server_limit, WORKER_DEFAULT_LIMIT) * s->threads_per_child;
-    return cap < WORKER_DEFAULT_MAX_WORKERS ? cap : WORKER_DEFAULT_MAX_WORKERS;
+    uint64_t cap = thread_capacity(s);
+    return cap < WORKER_DEFAULT_MAX_WORKERS ? (unsigned)cap : WORKER_DEFAULT_MAX_WORKERS;
 }
 
 static void worker_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out)
@@ -46,9 +54,11 @@ static void worker_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out
     out->min_spare_units = s->min_spare_threads;
     out->max_spare_units = s->max_spare_threads;
     /* httpd's rule: otherwise the master would retire a child only to find
-     * itself short of spares and fork it again. */
-    if (out->max_spare_units < out->min_spare_units + tpc)
-        out->max_spare_units = out->min_spare_units + tpc;
+     * itself short of spares and fork it again (64 bits: MinSpareThreads
+     * goes up to INT_MAX). */
+    uint64_t least = (uint64_t)out->min_spare_units + tpc;
+    if (out->max_spare_units < least)
+        out->max_spare_units = least < UINT_MAX ? (unsigned)least : UINT_MAX;
 }
 
 static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
@@ -59,7 +69,7 @@ static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
         return MPM_ECONFIG;
     }
     unsigned limit = or_default(s->server_limit, WORKER_DEFAULT_LIMIT);
-    if (max_workers(s) > limit * s->threads_per_child) {
+    if (max_workers(s) > thread_capacity(s)) {
         snprintf(err, errlen, "MaxRequestWorkers %u exceeds ServerLimit %u x ThreadsPerChild %u",
                  max_workers(s), limit, s->threads_per_child);
         return MPM_ECONFIG;
