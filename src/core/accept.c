@@ -1,6 +1,7 @@
 /* Accepting connections, shared by every strategy's listener: transient
  * failures are ignored, and fd exhaustion backs off instead of spinning on
  * a listener that stays readable (DESIGN §4). */
+#include "fdreg.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -25,7 +26,10 @@ static int failure_is_transient(int err)
 
 int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms)
 {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    /* Registered before any fork can copy it: the connection belongs to this
+     * server, and other servers' children must not hold it open. */
+    mpm__fdreg_lock();
+    int fd = mpm__fdreg_keep(srv, accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (fd >= 0) {
         *backoff_ms = 0;
         return fd;

@@ -1,8 +1,10 @@
 /* A forked child: shed the master's resources, take its own wake pipe and
  * control channel, run the host's hooks around the strategy's serve(). */
+#include "fdreg.h"
 #include "master.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,8 +23,10 @@ static void child_on_term(int sig)
 
 /* TERM stops now (the master's hard stop). The master alone decides about
  * restarts and graceful stops, so a terminal's INT or a stray HUP/USR1/WINCH
- * sent to the whole process group is ignored here. */
-static void child_signals(void)
+ * sent to the whole process group is ignored here. Called with every signal
+ * blocked (since before fork): the dispositions change before `mask`, the
+ * master thread's, comes back, so the master's handlers never run here. */
+static void child_signals(const sigset_t *mask)
 {
     struct sigaction sa = {.sa_handler = child_on_term};
     sigemptyset(&sa.sa_mask);
@@ -31,31 +35,20 @@ static void child_signals(void)
     const int ignored[] = {SIGINT, SIGHUP, SIGUSR1, SIGWINCH};
     for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
         sigaction(ignored[i], &sa, NULL);
-    sigset_t all;
-    sigemptyset(&all);
-    sigaddset(&all, SIGTERM);
-    pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+    sigset_t serve = *mask;
+    sigdelset(&serve, SIGTERM);
+    pthread_sigmask(SIG_SETMASK, &serve, NULL);
 }
 
-/* Closes the master's private fds that fork copied into this child. */
-static void shed_master_fds(mpm__master_t *m)
-{
-    for (unsigned i = 0; i < m->lim.server_limit; i++) {
-        if (m->kids[i].pid == 0)
-            continue;
-        close(m->kids[i].ctl);
-        if (m->kids[i].pidfd >= 0)
-            close(m->kids[i].pidfd);
-    }
-    close(m->sigpipe[0]);
-    close(m->sigpipe[1]);
-    close(m->srv->wake_pipe[0]);
-    close(m->srv->wake_pipe[1]);
-}
-
+/* The master's wake pipe came with the server: this child needs its own,
+ * plus the control channel from its master. Every other fd of the master
+ * was closed right after fork (fd registry). */
 static int take_wake_fds(mpm_server_t *srv, int ctl_fd)
 {
-    if (pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+    mpm__fdreg_close(srv->wake_pipe[0]);
+    mpm__fdreg_close(srv->wake_pipe[1]);
+    mpm__fdreg_lock();
+    if (mpm__fdreg_keep_pair(srv, pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK), srv->wake_pipe))
         return -errno;
     (void)fcntl(ctl_fd, F_SETFL, O_NONBLOCK);
     srv->ctl_fd = ctl_fd;
@@ -82,23 +75,21 @@ static int run_hooks_and_serve(mpm_server_t *srv)
     return code;
 }
 
-_Noreturn void mpm__child_main(mpm__master_t *m, unsigned slot, int ctl_fd)
+_Noreturn void mpm__child_main(mpm__master_t *m, unsigned slot, int ctl_fd, const sigset_t *mask)
 {
     mpm_server_t *srv = m->srv;
-    pid_t master = getppid();
     child_server = srv;
-    shed_master_fds(m);
     if (take_wake_fds(srv, ctl_fd) < 0)
         _exit(MPM__EXIT_SICK);
     srv->slot = &srv->sb->slot[slot];
     srv->slot_index = slot;
     atomic_store(&srv->slot->pid, (int)getpid());
-    child_signals();
+    child_signals(mask);
     /* If the master dies while this child is busy, the control channel's end
      * of file is only seen between connections; the death signal covers the
      * rest, so no child outlives its master. */
     (void)prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != master)
+    if (getppid() != m->pid) /* the master died before the death signal was set */
         _exit(MPM__EXIT_NORMAL);
     int code = run_hooks_and_serve(srv);
     mpm__sb_set_state(srv->slot, MPM__SB_DEAD);

@@ -30,7 +30,7 @@ typedef enum dir_kind {
     K_UINT,         /* decimal count */
     K_SIZE,         /* bytes, optional K/M/G suffix */
     K_TIME,         /* seconds, or N ms; stored as ms */
-    K_NAME,         /* one word of a list, stored as text (MPM) */
+    K_MPM,          /* a strategy's name (strategy.c knows them), stored as text */
     K_LEVEL,        /* one word of a list, stored as its int value (LogLevel) */
     K_LISTEN,       /* adds an address */
     K_READ_TIMEOUT, /* "N", or "header=T[-MAX][,MinRate=R] body=..." */
@@ -50,12 +50,10 @@ typedef struct directive {
     size_t size;             /* its size, 4 or 8 bytes for numbers */
     uint64_t min, max;       /* accepted range, in stored units (ms, bytes) */
     const char *def;         /* default as text; NULL: none (aliases, Listen) */
-    const choice_t *choices; /* K_NAME / K_LEVEL only */
+    const choice_t *choices; /* K_LEVEL only */
 } directive_t;
 
 #define FIELD(m) offsetof(mpm__settings_t, m), sizeof(((mpm__settings_t *)0)->m)
-
-static const choice_t mpm_names[] = {{"prefork", 0}, {"worker", 0}, {"event", 0}, {NULL, 0}};
 
 static const choice_t log_levels[] = {{"error", MPM_LOG_ERROR},   {"warn", MPM_LOG_WARN},
                                       {"notice", MPM_LOG_NOTICE}, {"info", MPM_LOG_INFO},
@@ -64,12 +62,11 @@ static const choice_t log_levels[] = {{"error", MPM_LOG_ERROR},   {"warn", MPM_L
 /* Ranges follow httpd's limits where it has hard ones (ServerLimit 200000,
  * ThreadLimit 100000); the request-head limits are capped at 1 MiB because
  * the head is buffered in memory. StartServers, ServerLimit and
- * MaxRequestWorkers default to 0: the strategy picks (prefork 5/256/256,
- * worker and event 3/16/400). */
+ * MaxRequestWorkers default to 0: each strategy picks its own. */
 static const directive_t directives[] = {
     {"Listen", K_LISTEN, FIELD(nlisten), 0, 0, NULL, NULL},
     {"ListenBacklog", K_UINT, FIELD(listen_backlog), 1, 65535, "511", NULL},
-    {"MPM", K_NAME, FIELD(mpm), 0, 0, NULL, mpm_names},
+    {"MPM", K_MPM, FIELD(mpm), 0, 0, NULL, NULL},
     {"OneProcess", K_FLAG, FIELD(one_process), 0, 1, "Off", NULL},
     {"KeepAlive", K_FLAG, FIELD(keepalive), 0, 1, "On", NULL},
     {"KeepAliveTimeout", K_TIME, FIELD(keepalive_timeout_ms), 1, DAY, "5", NULL},
@@ -244,7 +241,7 @@ static const choice_t *find_choice(const choice_t *list, const char *name)
     return NULL;
 }
 
-/* "prefork|worker|event", for messages. */
+/* "error|warn|notice|info|debug", for messages. */
 static void join_choices(const choice_t *list, char *buf, size_t len)
 {
     size_t used = 0;
@@ -383,14 +380,17 @@ static const choice_t *choose(const directive_t *d, const char *v, char *err, si
     return c;
 }
 
-static int parse_name(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
-                      size_t errlen)
+static int parse_mpm(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                     size_t errlen)
 {
-    const choice_t *c = choose(d, v, err, errlen);
-    if (!c)
-        return MPM_ECONFIG;
-    /* Store the canonical spelling: "Worker" is kept as "worker". */
-    snprintf(field(s, d), d->size, "%s", c->name);
+    const char *canonical = mpm__strategy_canonical(v);
+    if (!canonical) {
+        char list[128];
+        mpm__strategy_list(list, sizeof list);
+        return fail(err, errlen, "%s: '%s' is not one of %s", d->name, v, list);
+    }
+    /* Store the canonical spelling, whatever the case given. */
+    snprintf(field(s, d), d->size, "%s", canonical);
     return 0;
 }
 
@@ -571,7 +571,7 @@ static void format_time_field(const mpm__settings_t *s, const directive_t *d, ch
     format_time(load_num(s, d), 0, buf, len);
 }
 
-static void format_name(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+static void format_mpm(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
 {
     snprintf(buf, len, "%s", (const char *)cfield(s, d));
 }
@@ -642,7 +642,7 @@ static const struct kind_ops {
     [K_UINT] = {parse_uint, format_uint},
     [K_SIZE] = {parse_size, format_uint},
     [K_TIME] = {parse_time, format_time_field},
-    [K_NAME] = {parse_name, format_name},
+    [K_MPM] = {parse_mpm, format_mpm},
     [K_LEVEL] = {parse_level, format_level},
     [K_LISTEN] = {parse_listen, format_listen},
     [K_READ_TIMEOUT] = {parse_read_timeout, format_read_timeout},

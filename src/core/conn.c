@@ -2,6 +2,7 @@
  * or close. Strategy-neutral: prefork children, worker threads and event
  * pool threads all end up here for the blocking part of a connection. */
 #include "conn.h"
+#include "fdreg.h"
 
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -185,7 +186,7 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
     mpm__conn_t *c = malloc(sizeof(*c));
     if (!c) {
         mpm__log(srv, MPM_LOG_ERROR, "out of memory for a connection");
-        close(fd);
+        mpm__fdreg_close(fd);
         return;
     }
     conn_init(c, srv, fd, unit);
@@ -206,6 +207,6 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
         mpm__h1_free(&c->h1);
     }
     mpm__resp_headers_free(&c->resp_headers);
-    close(fd);
+    mpm__fdreg_close(fd);
     free(c);
 }

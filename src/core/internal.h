@@ -29,6 +29,10 @@ typedef struct mpm__listener {
  * "<address>: <reason>" in err. */
 int mpm__listeners_open(const mpm__settings_t *s, mpm__listener_t *out, unsigned *n, char *err,
                         size_t errlen);
+/* The same, registering each socket it opens for `owner` in the fd registry
+ * (fdreg.h), so that other servers' children close it. */
+int mpm__listeners_open_owned(const void *owner, const mpm__settings_t *s, mpm__listener_t *out,
+                              unsigned *n, char *err, size_t errlen);
 void mpm__listeners_close(mpm__listener_t *l, unsigned n);
 
 /* Parses "host:port", "[v6]:port", "*:port", "port", "unix:/path" into a
@@ -103,6 +107,12 @@ typedef struct mpm__strategy {
 /* Keeps a strategy's pool limits consistent: max_children within
  * server_limit (at least 1), start_children within max_children. */
 void mpm__pool_limits_clamp(mpm__pool_limits_t *l);
+
+/* The canonical spelling of a strategy's name, any case ("Worker" ->
+ * "worker"), built or not; NULL if no strategy has that name. */
+const char *mpm__strategy_canonical(const char *name);
+/* Every strategy's name, "prefork|worker|event", for messages. */
+void mpm__strategy_list(char *buf, size_t len);
 
 /* Finds a strategy by name ("" = the best one built). Returns NULL and a
  * message in err when the name is unknown or that strategy is not built. */

@@ -3,6 +3,7 @@
  * names would block in the resolver and make "Listen localhost:80" mean
  * whatever /etc/hosts says at start-up. */
 #include "internal.h"
+#include "fdreg.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -259,7 +260,8 @@ static int prepare_socket(int fd, int family)
 }
 
 /* Opens one configured address into l. */
-static int open_address(const char *addr, int backlog, mpm__listener_t *l, char *err, size_t errlen)
+static int open_address(const void *owner, const char *addr, int backlog, mpm__listener_t *l,
+                        char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -272,7 +274,9 @@ static int open_address(const char *addr, int backlog, mpm__listener_t *l, char 
         if (rc)
             return rc;
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    mpm__fdreg_lock();
+    int fd = mpm__fdreg_keep(owner,
+                             socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd < 0)
         return fail(err, errlen, -errno, "Listen %s: %s", addr, sys_reason(errno));
     int rc = prepare_socket(fd, ss.ss_family);
@@ -287,7 +291,7 @@ static int open_address(const char *addr, int backlog, mpm__listener_t *l, char 
         l->port = rc;
         return 0;
     }
-    close(fd);
+    mpm__fdreg_close(fd);
     /* A failure after bind leaves the socket file we made: remove it (an
      * error here changes nothing for the caller). */
     if (ss.ss_family == AF_UNIX && bound)
@@ -341,6 +345,12 @@ static int adopt_host_fd(int fd, int backlog, mpm__listener_t *l, char *err, siz
 int mpm__listeners_open(const mpm__settings_t *s, mpm__listener_t *out, unsigned *n, char *err,
                         size_t errlen)
 {
+    return mpm__listeners_open_owned(out, s, out, n, err, errlen);
+}
+
+int mpm__listeners_open_owned(const void *owner, const mpm__settings_t *s, mpm__listener_t *out,
+                              unsigned *n, char *err, size_t errlen)
+{
     unsigned count = 0;
     int rc = 0;
     *n = 0;
@@ -354,7 +364,7 @@ int mpm__listeners_open(const mpm__settings_t *s, mpm__listener_t *out, unsigned
             mpm__listener_t *l = &out[count];
             l->fd = -1;
             rc = is_host ? adopt_host_fd(spec->host_fd, s->listen_backlog, l, err, errlen)
-                         : open_address(spec->addr, s->listen_backlog, l, err, errlen);
+                         : open_address(owner, spec->addr, s->listen_backlog, l, err, errlen);
             if (rc == 0)
                 count++;
         }
@@ -372,7 +382,7 @@ void mpm__listeners_close(mpm__listener_t *l, unsigned n)
     for (unsigned i = 0; i < n; i++) {
         if (l[i].fd < 0 || !l[i].owned)
             continue;
-        close(l[i].fd);
+        mpm__fdreg_close(l[i].fd);
         l[i].fd = -1;
         /* We created the socket file at bind; leave no stale file behind. */
         if (strncmp(l[i].name, UNIX_PREFIX, UNIX_PREFIX_LEN) == 0)

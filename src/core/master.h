@@ -4,6 +4,7 @@
 
 #include "internal.h"
 
+#include <signal.h>
 #include <sys/types.h>
 
 /* Exit statuses a child reports (DESIGN: normal / sick / fatal). */
@@ -17,7 +18,8 @@ enum {
  * scoreboard. Index = scoreboard slot. */
 typedef struct mpm__child {
     pid_t pid;       /* 0: slot free */
-    int pidfd;       /* pollable: readable when the child exits */
+    int pidfd;       /* pollable: readable when the child exits; -1 if none */
+    int watched;     /* pidfd is in the master's epoll set */
     int ctl;         /* write end of the child's control channel */
     unsigned generation;
     int retiring;    /* told to finish and exit */
@@ -25,6 +27,9 @@ typedef struct mpm__child {
 
 typedef struct mpm__master {
     mpm_server_t *srv;
+    pid_t pid;               /* the master's, taken before any fork */
+    int ep;                  /* epoll: wake pipe, signal pipe, children's pidfds */
+    int wait_failing;        /* epoll_wait failed (logged once per streak) */
     mpm__pool_limits_t lim;
     mpm__child_t *kids;      /* lim.server_limit entries */
     unsigned generation;
@@ -43,8 +48,14 @@ typedef struct mpm__master {
 int mpm__master_signals_install(mpm__master_t *m);
 void mpm__master_signals_restore(mpm__master_t *m);
 
-/* Forks a child into slot i (master_spawn.c). Returns 0 or -errno. */
+/* Forks a child into slot i (master_spawn.c). Returns 0 or -errno. The
+ * master's fds (owner m in the fd registry) and every other server's are
+ * closed in the child; the master's signals are blocked around fork so the
+ * child never runs the master's handlers. */
 int mpm__master_spawn(mpm__master_t *m, unsigned i);
+/* Sends sig to child i through its pidfd (a pid the host reaped may be
+ * recycled); kill() only when there is no pidfd. */
+void mpm__master_signal(mpm__master_t *m, unsigned i, int sig);
 /* Sends a control command ('g' graceful, 's' stop) to child i. */
 void mpm__master_tell(mpm__master_t *m, unsigned i, char cmd);
 /* Reaps child i if it exited (non-blocking); returns 1 if reaped. */
@@ -52,7 +63,13 @@ int mpm__master_reap(mpm__master_t *m, unsigned i);
 /* Number of live children. */
 unsigned mpm__master_live(const mpm__master_t *m);
 
-/* The body of a forked child; never returns (child.c). */
-_Noreturn void mpm__child_main(mpm__master_t *m, unsigned slot, int ctl_fd);
+/* The body of a forked child; never returns (child.c). Called with every
+ * signal blocked; `mask` is the signal mask to serve with. */
+_Noreturn void mpm__child_main(mpm__master_t *m, unsigned slot, int ctl_fd, const sigset_t *mask);
+
+/* Before binding: whether this process's RLIMIT_NOFILE leaves room for the
+ * master's fds (2 per child: pidfd and control channel, plus its own).
+ * Returns 0, or MPM_ECONFIG with a message naming both numbers. */
+int mpm__master_check_fd_limit(mpm_server_t *srv);
 
 #endif

@@ -1,12 +1,15 @@
 /* Forking, telling and reaping children. The master waits only for pids it
  * forked (pidfds, waitpid(pid)), never waitpid(-1): the host may have
  * children of its own (DESIGN §8). */
+#include "fdreg.h"
 #include "master.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -14,37 +17,108 @@
 
 static int open_pidfd(pid_t pid)
 {
+#ifdef SYS_pidfd_open
     return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* The control channel, registered before fork: the master's end for the
+ * master, the child's end for the server (it becomes the child's). A
+ * socketpair rather than a pipe: send() with MSG_NOSIGNAL to a child that
+ * just died gives EPIPE, not a SIGPIPE in the host. Lock held. */
+static int open_ctl_locked(mpm__master_t *m, int ctl[2])
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
+        return -errno;
+    if (mpm__fdreg_add_locked(m->srv, ctl[0]) < 0 || mpm__fdreg_add_locked(m, ctl[1]) < 0) {
+        mpm__fdreg_close_locked(ctl[0]);
+        mpm__fdreg_close_locked(ctl[1]);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Forks with the fd registry locked (so the child sees a consistent one,
+ * whatever other threads of the host are doing) and every signal blocked
+ * (so the child never runs the master's handlers: it installs its own
+ * before unblocking). */
+static pid_t fork_child(mpm__master_t *m, unsigned i, int ctl[2])
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The master's fds (ctl[1] among them) and other servers' go. */
+        mpm__fdreg_close_others_locked(m->srv);
+        mpm__fdreg_unlock();
+        mpm__child_main(m, i, ctl[0], &old);
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return pid;
+}
+
+/* Watches the child's exit through its pidfd in the master's epoll set;
+ * without one (old kernel) the master checks it with waitpid. */
+static void watch_child(mpm__master_t *m, unsigned i)
+{
+    mpm__child_t *k = &m->kids[i];
+    mpm__fdreg_lock();
+    k->pidfd = mpm__fdreg_keep(m, open_pidfd(k->pid));
+    if (k->pidfd < 0)
+        return;
+    (void)fcntl(k->pidfd, F_SETFD, FD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
+    k->watched = epoll_ctl(m->ep, EPOLL_CTL_ADD, k->pidfd, &ev) == 0;
 }
 
 int mpm__master_spawn(mpm__master_t *m, unsigned i)
 {
-    /* A socketpair rather than a pipe: send() with MSG_NOSIGNAL to a child
-     * that just died gives EPIPE, not a SIGPIPE in the host. */
     int ctl[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) != 0)
-        return -errno;
+    mpm__fdreg_lock();
+    int rc = open_ctl_locked(m, ctl);
+    if (rc < 0) {
+        mpm__fdreg_unlock();
+        return rc;
+    }
     mpm__sb_slot_init(m->srv->sb, i, m->generation);
-    pid_t pid = fork();
+    pid_t pid = fork_child(m, i, ctl);
+    rc = pid < 0 ? -errno : 0;
+    mpm__fdreg_close_locked(ctl[0]);
+    if (pid < 0)
+        mpm__fdreg_close_locked(ctl[1]);
+    mpm__fdreg_unlock();
     if (pid < 0) {
-        int err = -errno;
-        close(ctl[0]);
-        close(ctl[1]);
         mpm__sb_set_state(&m->srv->sb->slot[i], MPM__SB_DEAD);
-        return err;
+        return rc;
     }
-    if (pid == 0) {
-        close(ctl[1]);
-        mpm__child_main(m, i, ctl[0]);
-    }
-    close(ctl[0]);
     (void)fcntl(ctl[1], F_SETFL, O_NONBLOCK);
     atomic_store(&m->srv->sb->slot[i].pid, (int)pid);
     m->kids[i] = (mpm__child_t){.pid = pid, .ctl = ctl[1], .generation = m->generation,
-                                .pidfd = open_pidfd(pid)};
-    if (m->kids[i].pidfd >= 0)
-        (void)fcntl(m->kids[i].pidfd, F_SETFD, FD_CLOEXEC);
+                                .pidfd = -1};
+    watch_child(m, i);
     return 0;
+}
+
+void mpm__master_signal(mpm__master_t *m, unsigned i, int sig)
+{
+    mpm__child_t *k = &m->kids[i];
+    if (!k->pid)
+        return;
+#ifdef SYS_pidfd_send_signal
+    /* Any failure but ENOSYS means the process is gone (ESRCH): its pid
+     * may already belong to someone else, so no kill() then. */
+    if (k->pidfd >= 0 &&
+        (syscall(SYS_pidfd_send_signal, k->pidfd, sig, NULL, 0) == 0 || errno != ENOSYS))
+        return;
+#endif
+    (void)kill(k->pid, sig);
 }
 
 void mpm__master_tell(mpm__master_t *m, unsigned i, char cmd)
@@ -90,10 +164,10 @@ static void release_slot(mpm__master_t *m, unsigned i, int status)
         m->fatal = 1;
     if (code == MPM__EXIT_SICK || code == MPM__EXIT_FATAL)
         m->spawn_blocked_until_ms = mpm__now_ms() + 1000;
-    if (k->pidfd >= 0)
-        close(k->pidfd);
-    if (k->ctl >= 0)
-        close(k->ctl);
+    if (k->watched)
+        (void)epoll_ctl(m->ep, EPOLL_CTL_DEL, k->pidfd, NULL);
+    mpm__fdreg_close(k->pidfd);
+    mpm__fdreg_close(k->ctl);
     *k = (mpm__child_t){.pidfd = -1, .ctl = -1};
 }
 

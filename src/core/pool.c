@@ -1,6 +1,7 @@
 /* Worker thread pool: a mutex, one condition variable and a ring of fds
  * bounded by the number of threads. */
 #include "pool.h"
+#include "fdreg.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,7 +20,8 @@ static void publish_counts(mpm__pool_t *pool)
 {
     mpm__sb_slot_t *slot = pool->srv->slot;
     atomic_store_explicit(&slot->idle, pool->idle, memory_order_relaxed);
-    atomic_store_explicit(&slot->busy, pool->started - pool->idle, memory_order_relaxed);
+    atomic_store_explicit(&slot->busy, pool->started - pool->idle - pool->exited,
+                          memory_order_relaxed);
 }
 
 static void notify_listener(mpm__pool_t *pool)
@@ -62,6 +64,8 @@ static void *pool_thread(void *p)
         mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
         pthread_mutex_lock(&pool->lock);
         pool->init_failed = 1;
+        pool->exited++;
+        publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
         mpm_server_stop(pool->srv, 0);
         return NULL;
@@ -76,6 +80,7 @@ static void *pool_thread(void *p)
         pool->work(pool, unit, fd);
         pthread_mutex_lock(&pool->lock);
     }
+    pool->exited++;
     publish_counts(pool);
     pthread_mutex_unlock(&pool->lock);
     mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
@@ -195,7 +200,7 @@ void mpm__pool_stop(mpm__pool_t *pool)
     for (unsigned i = 0; i < started; i++)
         pthread_join(pool->threads[i], NULL);
     while (pool->len > 0) {
-        close(pool->queue[pool->head]);
+        mpm__fdreg_close(pool->queue[pool->head]);
         pool->head = (pool->head + 1) % pool->nthreads;
         pool->len--;
     }

@@ -19,6 +19,7 @@ struct mpm__pool {
     mpm__pool_work_fn work;
     pthread_t *threads;
     unsigned nthreads, started;
+    unsigned exited;        /* started threads that have ended: neither busy nor idle */
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
     int *queue;             /* ring of nthreads fds: never more waiting than threads */

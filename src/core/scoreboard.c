@@ -1,23 +1,38 @@
 /* Shared-memory scoreboard. */
 #include "scoreboard.h"
 
+#include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 
+/* Sizes are checked for overflow (size_t may be 32 bits, and slots x units
+ * x entry size is a triple product): 0 means "too large". */
 static size_t slots_size(unsigned nslots)
 {
-    size_t n = sizeof(mpm__scoreboard_t) + (size_t)nslots * sizeof(mpm__sb_slot_t);
-    return (n + 63) & ~(size_t)63; /* units start on a cache line */
+    size_t n;
+    if (__builtin_mul_overflow((size_t)nslots, sizeof(mpm__sb_slot_t), &n) ||
+        __builtin_add_overflow(n, sizeof(mpm__scoreboard_t) + 63, &n))
+        return 0;
+    return n & ~(size_t)63; /* units start on a cache line */
 }
 
 static size_t sb_size(unsigned nslots, unsigned per_slot)
 {
-    return slots_size(nslots) + (size_t)nslots * per_slot * sizeof(mpm__sb_worker_t);
+    size_t head = slots_size(nslots), units;
+    if (!head || __builtin_mul_overflow((size_t)nslots, (size_t)per_slot, &units) ||
+        __builtin_mul_overflow(units, sizeof(mpm__sb_worker_t), &units) ||
+        __builtin_add_overflow(head, units, &units))
+        return 0;
+    return units;
 }
 
 mpm__scoreboard_t *mpm__sb_create(unsigned nslots, unsigned workers_per_slot)
 {
     size_t size = sb_size(nslots, workers_per_slot);
+    if (size == 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;

@@ -7,6 +7,7 @@
  * accept mutex to hand around (and none left held by a child that died).
  * A child that wakes and loses the race to accept gets EAGAIN and waits
  * again. */
+#include "fdreg.h"
 #include "internal.h"
 
 #include <errno.h>
@@ -32,7 +33,8 @@ static void set_idle(mpm_server_t *srv, int idle)
  * listener's epoll data is its index; wake fds are tagged past the end. */
 static int make_epoll(mpm_server_t *srv)
 {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
+    mpm__fdreg_lock();
+    int ep = mpm__fdreg_keep(srv, epoll_create1(EPOLL_CLOEXEC));
     if (ep < 0)
         return -errno;
     for (unsigned i = 0; i < srv->nlisteners + srv->nwake; i++) {
@@ -42,7 +44,7 @@ static int make_epoll(mpm_server_t *srv)
         int fd = is_listener ? srv->listeners[i].fd : srv->wake_fds[i - srv->nlisteners];
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
             int err = -errno;
-            close(ep);
+            mpm__fdreg_close(ep);
             return err;
         }
     }
@@ -129,6 +131,6 @@ static int serial_loop_run(mpm_server_t *srv)
     atomic_store(&srv->slot->idle, 0u);
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
     mpm__sb_set_worker_state(serial_unit(srv), MPM__SB_GRACEFUL);
-    close(ep);
+    mpm__fdreg_close(ep);
     return rc;
 }

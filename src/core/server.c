@@ -1,8 +1,11 @@
 /* The server object: creation from a config snapshot, bind, run, stop. */
+#include "fdreg.h"
 #include "internal.h"
+#include "master.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +68,13 @@ int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out)
     strategy->pool_limits(&cfg->s, &lim);
     unsigned slots = cfg->s.one_process ? 1 : lim.server_limit;
     srv->sb = mpm__sb_create(slots, lim.units_per_child);
-    if (!srv->sb || pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    int piped = -1;
+    if (srv->sb) {
+        mpm__fdreg_lock();
+        piped = mpm__fdreg_keep_pair(srv, pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK),
+                                     srv->wake_pipe);
+    }
+    if (piped != 0) {
         rc = srv->sb ? -errno : MPM_ENOMEM;
         mpm__sb_destroy(srv->sb);
         free(srv);
@@ -87,8 +96,8 @@ void mpm_server_free(mpm_server_t *srv)
         return;
     if (srv->bound)
         mpm__listeners_close(srv->listeners, srv->nlisteners);
-    close(srv->wake_pipe[0]);
-    close(srv->wake_pipe[1]);
+    mpm__fdreg_close(srv->wake_pipe[0]);
+    mpm__fdreg_close(srv->wake_pipe[1]);
     mpm__sb_destroy(srv->sb);
     free(srv);
 }
@@ -96,7 +105,8 @@ void mpm_server_free(mpm_server_t *srv)
 static int bind_listeners(mpm_server_t *srv)
 {
     char err[256] = "";
-    int rc = mpm__listeners_open(&srv->cfg.s, srv->listeners, &srv->nlisteners, err, sizeof(err));
+    int rc = mpm__listeners_open_owned(srv, &srv->cfg.s, srv->listeners, &srv->nlisteners, err,
+                                       sizeof(err));
     if (rc < 0) {
         mpm__server_fail(srv, "%s", err);
         return rc;
@@ -154,6 +164,11 @@ static int run_one_process(mpm_server_t *srv)
 
 static int run_serving(mpm_server_t *srv)
 {
+    if (!srv->cfg.s.one_process) {
+        int rc = mpm__master_check_fd_limit(srv);
+        if (rc < 0)
+            return rc;
+    }
     if (!srv->bound) {
         int rc = bind_listeners(srv);
         if (rc < 0)
@@ -235,6 +250,12 @@ int mpm__server_check_wake(mpm_server_t *srv)
     return mpm__server_stopping(srv);
 }
 
+/* Sums of up to ServerLimit x ThreadsPerChild units: saturate, never wrap. */
+static void add_units(unsigned *sum, unsigned n)
+{
+    *sum = *sum > UINT_MAX - n ? UINT_MAX : *sum + n;
+}
+
 static void add_slot(mpm_stats_t *st, mpm__scoreboard_t *sb, unsigned i)
 {
     mpm__sb_slot_t *sl = &sb->slot[i];
@@ -244,9 +265,9 @@ static void add_slot(mpm_stats_t *st, mpm__scoreboard_t *sb, unsigned i)
     int64_t used;
     mpm__sb_slot_totals(sb, i, &conns, &reqs, &used);
     st->processes++;
-    st->busy_workers += atomic_load_explicit(&sl->busy, memory_order_relaxed);
-    st->idle_workers += atomic_load_explicit(&sl->idle, memory_order_relaxed);
-    st->parked_connections += atomic_load_explicit(&sl->parked, memory_order_relaxed);
+    add_units(&st->busy_workers, atomic_load_explicit(&sl->busy, memory_order_relaxed));
+    add_units(&st->idle_workers, atomic_load_explicit(&sl->idle, memory_order_relaxed));
+    add_units(&st->parked_connections, atomic_load_explicit(&sl->parked, memory_order_relaxed));
     st->connections_served += conns;
     st->requests_served += reqs;
 }

@@ -29,9 +29,33 @@ void mpm__pool_limits_clamp(mpm__pool_limits_t *l)
         l->start_children = l->max_children;
 }
 
+#define NSTRATEGIES (sizeof(strategies) / sizeof(strategies[0]))
+
+const char *mpm__strategy_canonical(const char *name)
+{
+    for (size_t i = 0; i < NSTRATEGIES; i++)
+        if (strcasecmp(name, strategies[i].name) == 0)
+            return strategies[i].name;
+    return NULL;
+}
+
+/* Simplest first, as httpd's documentation lists them. */
+void mpm__strategy_list(char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len)
+        buf[0] = '\0';
+    for (size_t i = NSTRATEGIES; i-- > 0 && used < len;) {
+        int n = snprintf(buf + used, len - used, "%s%s", used ? "|" : "", strategies[i].name);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
 const mpm__strategy_t *mpm__strategy_find(const char *name, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {
+    for (size_t i = 0; i < NSTRATEGIES; i++) {
         if (name[0] == '\0' && strategies[i].impl)
             return strategies[i].impl;
         if (strcasecmp(name, strategies[i].name) != 0)
@@ -40,6 +64,8 @@ const mpm__strategy_t *mpm__strategy_find(const char *name, char *err, size_t er
             snprintf(err, errlen, "MPM %s: not available yet in this build", strategies[i].name);
         return strategies[i].impl;
     }
-    snprintf(err, errlen, "MPM %s: unknown strategy (prefork, worker, event)", name);
+    char list[128];
+    mpm__strategy_list(list, sizeof(list));
+    snprintf(err, errlen, "MPM %s: unknown strategy (%s)", name, list);
     return NULL;
 }

@@ -4,10 +4,13 @@
  * another child has idle ones; each thread then serves its connection to the
  * end, keep-alive waits included: a kept-alive connection holds its thread,
  * which is this strategy's trade-off. */
+#include "core/fdreg.h"
 #include "core/internal.h"
 #include "core/pool.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -23,14 +26,20 @@ static unsigned or_default(unsigned v, unsigned dflt)
     return v ? v : dflt;
 }
 
+/* ServerLimit x ThreadsPerChild: up to 200000 x 100000, so 64 bits. */
+static uint64_t thread_capacity(const mpm__settings_t *s)
+{
+    return (uint64_t)or_default(s->server_limit, WORKER_DEFAULT_LIMIT) * s->threads_per_child;
+}
+
 /* MaxRequestWorkers left at its default follows ServerLimit x
  * ThreadsPerChild down, as httpd does, rather than failing. */
 static unsigned max_workers(const mpm__settings_t *s)
 {
     if (s->max_request_workers)
         return s->max_request_workers;
-    unsigned cap = or_default(s->server_limit, WORKER_DEFAULT_LIMIT) * s->threads_per_child;
-    return cap < WORKER_DEFAULT_MAX_WORKERS ? cap : WORKER_DEFAULT_MAX_WORKERS;
+    uint64_t cap = thread_capacity(s);
+    return cap < WORKER_DEFAULT_MAX_WORKERS ? (unsigned)cap : WORKER_DEFAULT_MAX_WORKERS;
 }
 
 static void worker_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out)
@@ -45,9 +54,11 @@ static void worker_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out
     out->min_spare_units = s->min_spare_threads;
     out->max_spare_units = s->max_spare_threads;
     /* httpd's rule: otherwise the master would retire a child only to find
-     * itself short of spares and fork it again. */
-    if (out->max_spare_units < out->min_spare_units + tpc)
-        out->max_spare_units = out->min_spare_units + tpc;
+     * itself short of spares and fork it again (64 bits: MinSpareThreads
+     * goes up to INT_MAX). */
+    uint64_t least = (uint64_t)out->min_spare_units + tpc;
+    if (out->max_spare_units < least)
+        out->max_spare_units = least < UINT_MAX ? (unsigned)least : UINT_MAX;
 }
 
 static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
@@ -58,7 +69,7 @@ static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
         return MPM_ECONFIG;
     }
     unsigned limit = or_default(s->server_limit, WORKER_DEFAULT_LIMIT);
-    if (max_workers(s) > limit * s->threads_per_child) {
+    if (max_workers(s) > thread_capacity(s)) {
         snprintf(err, errlen, "MaxRequestWorkers %u exceeds ServerLimit %u x ThreadsPerChild %u",
                  max_workers(s), limit, s->threads_per_child);
         return MPM_ECONFIG;
@@ -77,7 +88,8 @@ enum { TAG_WAKE = 1000, TAG_IDLE = 1001 };
 
 static int listener_epoll(mpm_server_t *srv, mpm__pool_t *pool)
 {
-    int ep = epoll_create1(EPOLL_CLOEXEC);
+    mpm__fdreg_lock();
+    int ep = mpm__fdreg_keep(srv, epoll_create1(EPOLL_CLOEXEC));
     if (ep < 0)
         return -errno;
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TAG_IDLE};
@@ -88,7 +100,7 @@ static int listener_epoll(mpm_server_t *srv, mpm__pool_t *pool)
     }
     if (rc != 0) {
         rc = -errno;
-        close(ep);
+        mpm__fdreg_close(ep);
         return rc;
     }
     return ep;
@@ -124,7 +136,7 @@ static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, i
     if (fd < 0)
         return;
     if (mpm__pool_push(pool, fd) < 0)
-        close(fd); /* cannot happen: only this thread takes idle threads */
+        mpm__fdreg_close(fd); /* cannot happen: only this thread takes idle threads */
     unsigned max = srv->cfg.s.max_connections_per_child;
     if (max && ++*accepted >= max) {
         *spent = 1;
@@ -194,7 +206,7 @@ static int worker_serve(mpm_server_t *srv)
         mpm__log(srv, MPM_LOG_ERROR, "worker listener: %s", strerror(-rc));
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
     if (ep >= 0)
-        close(ep);
+        mpm__fdreg_close(ep);
     mpm__pool_stop(&pool);
     return pool.init_failed ? MPM_ECHILD : rc;
 }
