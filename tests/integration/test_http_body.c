@@ -218,7 +218,7 @@ static void expect_100_continue_after_handler_reads(void **state)
     assert_int_equal(r.status, 100);
     assert_int_equal(r.version, 11);
     tc_response_free(&r);
-    long long read_start = atomic_load(&s->echo_read_start_ms);
+    long long read_start = atomic_load(&s->shared->echo_read_start_ms);
     assert_true(read_start > 0);
     assert_true(got_100_ms >= read_start);
     th_send(c, "123456789");
@@ -322,21 +322,21 @@ static void head_of_file_has_length_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TH_MATRIX(post_with_length_is_echoed),
-        TH_MATRIX(empty_post_is_echoed_empty),
-        TH_MATRIX(chunked_upload_is_echoed),
-        TH_MATRIX(chunked_upload_trailer_is_consumed),
-        TH_MATRIX(chunked_upload_in_pieces),
-        TH_MATRIX(read_body_whole),
-        TH_MATRIX(read_body_at_exact_limit),
-        TH_MATRIX(large_upload_is_echoed_streaming),
-        TH_MATRIX(large_chunked_upload_is_counted),
-        TH_MATRIX(expect_100_continue_after_handler_reads),
-        TH_MATRIX(expect_100_continue_over_limit_gets_413),
-        TH_MATRIX(stream_response_is_chunked),
-        TH_MATRIX(stream_response_to_http10_is_close_delimited),
-        TH_MATRIX(file_is_sent_exactly),
-        TH_MATRIX(head_of_file_has_length_only),
+        TH_MATRIX_MP(post_with_length_is_echoed),
+        TH_MATRIX_MP(empty_post_is_echoed_empty),
+        TH_MATRIX_MP(chunked_upload_is_echoed),
+        TH_MATRIX_MP(chunked_upload_trailer_is_consumed),
+        TH_MATRIX_MP(chunked_upload_in_pieces),
+        TH_MATRIX_MP(read_body_whole),
+        TH_MATRIX_MP(read_body_at_exact_limit),
+        TH_MATRIX_MP(large_upload_is_echoed_streaming),
+        TH_MATRIX_MP(large_chunked_upload_is_counted),
+        TH_MATRIX_MP(expect_100_continue_after_handler_reads),
+        TH_MATRIX_MP(expect_100_continue_over_limit_gets_413),
+        TH_MATRIX_MP(stream_response_is_chunked),
+        TH_MATRIX_MP(stream_response_to_http10_is_close_delimited),
+        TH_MATRIX_MP(file_is_sent_exactly),
+        TH_MATRIX_MP(head_of_file_has_length_only),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,10 +52,29 @@ static int probe_strategy(const char *name)
     return rc == 0;
 }
 
+#define TH_MP_SUFFIX "-mp"
+
+int th_strategy_is_mp(const char *name)
+{
+    size_t n = strlen(name), k = strlen(TH_MP_SUFFIX);
+    return n > k && strcmp(name + n - k, TH_MP_SUFFIX) == 0;
+}
+
+/* The base strategy's name for name or name-mp; NULL if unknown. */
+static const char *base_strategy(const char *name)
+{
+    size_t n = strlen(name) - (th_strategy_is_mp(name) ? strlen(TH_MP_SUFFIX) : 0);
+    for (size_t i = 0; i < TH_NSTRATEGIES; i++)
+        if (strlen(th_strategies[i]) == n && strncmp(th_strategies[i], name, n) == 0)
+            return th_strategies[i];
+    return NULL;
+}
+
 int th_strategy_built(const char *name)
 {
     static int cache[TH_NSTRATEGIES] = {-1, -1, -1};
-    for (size_t i = 0; i < TH_NSTRATEGIES; i++) {
+    name = base_strategy(name);
+    for (size_t i = 0; name && i < TH_NSTRATEGIES; i++) {
         if (strcmp(th_strategies[i], name) == 0) {
             if (cache[i] < 0)
                 cache[i] = probe_strategy(name);
@@ -188,7 +208,7 @@ static void route_echo(th_server_t *s, mpm_request_t *req)
     long delay = query_long(req, "delay_ms", 0);
     if (delay > 0)
         sleep_ms(delay);
-    atomic_store(&s->echo_read_start_ms, (long long)tc_now_ms());
+    atomic_store(&s->shared->echo_read_start_ms, (long long)tc_now_ms());
     mpm_response_add_header(req, "Content-Type", "application/octet-stream");
     while ((n = mpm_request_read(req, buf, sizeof(buf))) > 0) {
         if (mpm_response_write(req, buf, (size_t)n) != 0)
@@ -245,6 +265,29 @@ static void route_sleep(mpm_request_t *req)
 {
     sleep_ms(query_long(req, "ms", 100));
     send_text(req, 200, "slept");
+}
+
+/* Sleeps in short slices; a stopping server (hard or graceful, as a child
+ * that got SIGTERM) cuts the nap short. */
+static void route_nap(th_server_t *s, mpm_request_t *req)
+{
+    int64_t until = tc_now_ms() + query_long(req, "ms", 100);
+    atomic_fetch_add(&s->shared->naps_started, 1);
+    int cut = 0;
+    while (!cut && tc_now_ms() < until) {
+        sleep_ms(10);
+        cut = mpm_request_server_draining(req);
+    }
+    if (cut)
+        atomic_fetch_add(&s->shared->naps_cut, 1);
+    send_text(req, 200, cut ? "cut" : "slept");
+}
+
+static void route_pid(mpm_request_t *req)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%d", (int)getpid());
+    send_text(req, 200, text);
 }
 
 static void route_file(th_server_t *s, mpm_request_t *req)
@@ -332,6 +375,10 @@ void th_handler(mpm_request_t *req, void *data)
         route_headers(req);
     else if (strcmp(path, "/info") == 0)
         route_info(req);
+    else if (strcmp(path, "/nap") == 0)
+        route_nap(s, req);
+    else if (strcmp(path, "/pid") == 0)
+        route_pid(req);
     else
         send_text(req, 404, "not found\n");
 }
@@ -372,13 +419,39 @@ static int init_sync(th_server_t *s)
     return rc;
 }
 
+/* A child forked while another thread of the test held s->lock would
+ * inherit it locked: the child's callbacks get a fresh one. */
+static int reinit_child_lock(void *data)
+{
+    th_server_t *s = data;
+    pthread_mutex_init(&s->lock, NULL);
+    return 0;
+}
+
+/* A small pool with few spares: quick to start and to stop. */
+static int multi_process_config(th_server_t *s)
+{
+    static const char *const prefork[] = {"StartServers", "2", "MinSpareServers", "1",
+                                          "MaxSpareServers", "4", NULL};
+    static const char *const threaded[] = {"StartServers", "2", "ThreadsPerChild", "8",
+                                           "MinSpareThreads", "1", "MaxSpareThreads", "32", NULL};
+    const char *const *d = strcmp(s->strategy, "prefork") == 0 ? prefork : threaded;
+    int rc = mpm_config_set(s->cfg, "HandleSignals", "Off");
+    for (; rc == 0 && *d; d += 2)
+        rc = mpm_config_set(s->cfg, d[0], d[1]);
+    if (rc == 0)
+        rc = mpm_config_set_child_hooks(s->cfg, reinit_child_lock, NULL, s);
+    return rc;
+}
+
 static int base_config(th_server_t *s, int with_listen)
 {
     if (mpm_config_new(&s->cfg) != 0)
         return -1;
     if ((with_listen && mpm_config_set(s->cfg, "Listen", "127.0.0.1:0") != 0) ||
-        mpm_config_set(s->cfg, "OneProcess", "On") != 0 ||
-        mpm_config_set(s->cfg, "MPM", s->strategy) != 0) {
+        mpm_config_set(s->cfg, "OneProcess", s->multi_process ? "Off" : "On") != 0 ||
+        mpm_config_set(s->cfg, "MPM", s->strategy) != 0 ||
+        (s->multi_process && multi_process_config(s) != 0)) {
         fprintf(stderr, "harness: base config: %s\n", mpm_config_errmsg(s->cfg));
         return -1;
     }
@@ -393,9 +466,14 @@ static th_server_t *create(const char *strategy, int with_listen)
     th_server_t *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->strategy = strategy;
+    s->strategy = base_strategy(strategy);
+    s->multi_process = th_strategy_is_mp(strategy);
     init_sync(s);
-    if (make_test_file(s) != 0 || base_config(s, with_listen) != 0) {
+    s->shared = mmap(NULL, sizeof(*s->shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                     -1, 0);
+    if (s->shared == MAP_FAILED)
+        s->shared = NULL;
+    if (!s->strategy || !s->shared || make_test_file(s) != 0 || base_config(s, with_listen) != 0) {
         th_server_destroy(s);
         return NULL;
     }
@@ -550,6 +628,8 @@ void th_server_destroy(th_server_t *s)
         unlink(s->file_path);
     free(s->file_data);
     free(s->log);
+    if (s->shared)
+        munmap(s->shared, sizeof(*s->shared));
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -562,6 +642,15 @@ const char *th_mpmserve_path(void)
 {
     const char *p = getenv("MPMSERVE_BIN");
     return p && *p && access(p, X_OK) == 0 ? p : NULL;
+}
+
+void th_require_mpmserve(void)
+{
+    if (th_mpmserve_path())
+        return;
+    fprintf(stderr, "MPMSERVE_BIN is not set (or not executable): every case here needs the "
+                    "mpmserve binary; skipping the whole program\n");
+    exit(TH_SKIP_EXIT);
 }
 
 static void exec_mpmserve(const char *bin, const char *const *args, int out_fd)

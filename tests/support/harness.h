@@ -6,7 +6,15 @@
  * "f[event]") with th_setup/th_teardown; a case asks its fixture for a server
  * (th_start_server) and is skipped when that strategy is not built. Everything
  * a case starts through the fixture (servers, processes, connections) is
- * cleaned up by th_teardown, also when an assertion failed. */
+ * cleaned up by th_teardown, also when an assertion failed.
+ *
+ * Multi-process variants: a strategy name with the suffix "-mp" ("prefork-mp",
+ * "worker-mp", "event-mp") runs the same server with OneProcess Off: a master
+ * (on the test's thread, HandleSignals Off) forks children that serve, so a
+ * suite checks its answers where they matter in production. TH_MATRIX_MP(f)
+ * adds those cases to TH_MATRIX(f). The callbacks then run in the children:
+ * the log and access log a test sees are the master's only; what the handler
+ * must report across processes goes through th_server_t.shared. */
 #ifndef MPM_TEST_HARNESS_H
 #define MPM_TEST_HARNESS_H
 
@@ -23,8 +31,20 @@
 extern const char *const th_strategies[TH_NSTRATEGIES];
 
 /* Whether this build has the strategy (mpm_server_new with MPM=name does not
- * give MPM_ENOTSUP). Cached. */
+ * give MPM_ENOTSUP). Cached. A "-mp" name asks about its base strategy. */
 int th_strategy_built(const char *name);
+/* Whether a strategy name is a multi-process variant ("...-mp"). */
+int th_strategy_is_mp(const char *name);
+
+/* What the test handler records where every process of a server can write
+ * it (a MAP_SHARED page made before any fork). */
+typedef struct th_shared {
+    /* tc_now_ms() when /echo last began reading the body (after its
+     * ?delay_ms=N pause), for ordering checks such as 100-continue. */
+    atomic_llong echo_read_start_ms;
+    atomic_int naps_started; /* /nap requests that entered the handler */
+    atomic_int naps_cut;     /* ... that ended early because the server stopped */
+} th_shared_t;
 
 /* ---- in-process server ---- */
 
@@ -40,7 +60,8 @@ typedef struct th_access {
 } th_access_t;
 
 typedef struct th_server {
-    const char *strategy;
+    const char *strategy; /* the base strategy ("worker" for "worker-mp") */
+    int multi_process;    /* a "-mp" variant: OneProcess Off */
     mpm_config_t *cfg;  /* until started; th_server_config() gives it */
     mpm_server_t *srv;
     int port;
@@ -59,10 +80,8 @@ typedef struct th_server {
     size_t log_len;
     th_access_t access[TH_MAX_ACCESS];
     size_t naccess;
-    atomic_int handler_calls;
-    /* tc_now_ms() when /echo last began reading the body (after its
-     * ?delay_ms=N pause), for ordering checks such as 100-continue. */
-    atomic_llong echo_read_start_ms;
+    atomic_int handler_calls;   /* in-process servers only */
+    th_shared_t *shared;        /* seen by every process of the server */
 
     /* The file /file sends: path, length and content. */
     char file_path[64];
@@ -71,7 +90,9 @@ typedef struct th_server {
 } th_server_t;
 
 /* A configuration with Listen 127.0.0.1:0, OneProcess On, MPM=strategy, the
- * test handler, and capturing log and access-log callbacks. NULL on failure. */
+ * test handler, and capturing log and access-log callbacks. NULL on failure.
+ * A "-mp" strategy gets OneProcess Off, HandleSignals Off and a small pool
+ * (StartServers 2, few spares) instead. */
 th_server_t *th_server_create(const char *strategy);
 /* The same without the Listen directive (the test adds its own listener). */
 th_server_t *th_server_create_bare(const char *strategy);
@@ -105,7 +126,9 @@ size_t th_server_log_length(th_server_t *s);
 
 /* The test handler (exported so tests can build their own configs). `data`
  * must be a th_server_t. Routes: / /echo /echo-whole /count /stream?n=K
- * /sleep?ms=N /file /noresponse /status/N /headers /info. */
+ * /sleep?ms=N /file /noresponse /status/N /headers /info, /pid (the serving
+ * process's pid) and /nap?ms=N (sleeps like /sleep but ends early, with 200
+ * "cut", once the server is stopping, e.g. a child that got SIGTERM). */
 void th_handler(mpm_request_t *req, void *data);
 
 /* ---- mpmserve child process ---- */
@@ -190,5 +213,15 @@ void th_apply_filter(void);
 
 #define TH_CASE(f, strategy) {#f "[" strategy "]", f, th_setup, th_teardown, (void *)strategy}
 #define TH_MATRIX(f) TH_CASE(f, "prefork"), TH_CASE(f, "worker"), TH_CASE(f, "event")
+/* TH_MATRIX plus the multi-process variants. */
+#define TH_MATRIX_MP(f)                                                                            \
+    TH_MATRIX(f), TH_CASE(f, "prefork-mp"), TH_CASE(f, "worker-mp"), TH_CASE(f, "event-mp")
+
+/* The exit status that tells ctest a whole program was skipped (see
+ * SKIP_RETURN_CODE in tests/CMakeLists.txt). */
+#define TH_SKIP_EXIT 77
+/* For programs that need mpmserve: exits TH_SKIP_EXIT, with a message, when
+ * MPMSERVE_BIN is not set, so that the skip shows in ctest's summary. */
+void th_require_mpmserve(void);
 
 #endif

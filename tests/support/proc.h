@@ -14,4 +14,24 @@ typedef struct tp_stat {
 /* Reads /proc/PID/stat. Returns 0, or -1 if the process does not exist. */
 int tp_stat(pid_t pid, tp_stat_t *out);
 
+/* The parent of a live process; -1 for one that is gone or a zombie. */
+pid_t tp_parent_of(pid_t pid);
+/* Whether pid is gone (or a zombie nobody has reaped yet). */
+int tp_gone(pid_t pid);
+/* Live (non-zombie) children of parent, at most max into kids; returns how
+ * many. */
+int tp_children_of(pid_t parent, pid_t *kids, int max);
+/* Waits up to timeout_ms for every pid of the list to be gone; 1 if so. */
+int tp_wait_all_gone(const pid_t *pids, int n, int timeout_ms);
+
+/* The open descriptors of pid (numbers, ascending) and their open flags
+ * from /proc/PID/fdinfo (O_CLOEXEC included). Returns how many were found
+ * (at most max), or -1 if the process cannot be read. */
+typedef struct tp_fd {
+    int fd;
+    long flags;
+    char target[128]; /* readlink of /proc/PID/fd/N: "socket:[123]", a path ... */
+} tp_fd_t;
+int tp_fds(pid_t pid, tp_fd_t *fds, int max);
+
 #endif
