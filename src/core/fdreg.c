@@ -11,15 +11,48 @@
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static const void **owners; /* owners[fd], NULL: not ours */
 static size_t cap;
+static _Thread_local int held_here; /* this thread holds reg_lock */
+
+/* The host may fork too, from any thread, while another thread holds the
+ * lock: its child would inherit a lock nobody can release, and a registry
+ * caught half-way. So every fork takes the lock first (unless the forking
+ * thread holds it already: the master forks with it held). */
+static int taken_for_fork;
+
+static void before_fork(void)
+{
+    if (!held_here) {
+        pthread_mutex_lock(&reg_lock);
+        taken_for_fork = 1;
+    }
+}
+
+static void after_fork(void)
+{
+    if (taken_for_fork) {
+        taken_for_fork = 0;
+        pthread_mutex_unlock(&reg_lock);
+    }
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void install_atfork(void)
+{
+    (void)pthread_atfork(before_fork, after_fork, after_fork);
+}
 
 void mpm__fdreg_lock(void)
 {
+    pthread_once(&atfork_once, install_atfork);
     pthread_mutex_lock(&reg_lock);
+    held_here = 1;
 }
 
 void mpm__fdreg_unlock(void)
 {
     int saved = errno;
+    held_here = 0;
     pthread_mutex_unlock(&reg_lock);
     errno = saved;
 }
@@ -100,14 +133,4 @@ void mpm__fdreg_close_others_locked(const void *keep)
             (void)close((int)fd);
         }
     }
-}
-
-unsigned mpm__fdreg_count(const void *owner)
-{
-    unsigned n = 0;
-    mpm__fdreg_lock();
-    for (size_t fd = 0; fd < cap; fd++)
-        n += owners[fd] == owner;
-    mpm__fdreg_unlock();
-    return n;
 }

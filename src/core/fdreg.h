@@ -11,7 +11,9 @@
  * An fd is created and registered with the lock held, and unregistered and
  * closed with it held, and the master forks with it held: so a child never
  * sees an fd of ours that the registry does not know, nor an entry whose fd
- * number was already reused. Fds the host hands in are never registered:
+ * number was already reused. Any other fork in the process (the host's,
+ * from any thread) takes the lock too (pthread_atfork), so no child inherits
+ * it held by a thread that does not exist there. Fds the host hands in are never registered:
  * they stay the host's. An owner is any stable address (a server, a
  * master). */
 #ifndef MPM_CORE_FDREG_H
@@ -44,8 +46,5 @@ int mpm__fdreg_close_locked(int fd);
  * forgets every registered fd whose owner is not `keep`. Async-signal-safe
  * (no allocation). */
 void mpm__fdreg_close_others_locked(const void *keep);
-
-/* Number of fds registered for owner (tests and assertions). */
-unsigned mpm__fdreg_count(const void *owner);
 
 #endif
