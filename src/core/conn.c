@@ -185,7 +185,6 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
     mpm__conn_t *c = malloc(sizeof(*c));
     if (!c) {
         mpm__log(srv, MPM_LOG_ERROR, "out of memory for a connection");
-        close(fd);
         return;
     }
     conn_init(c, srv, fd, unit);
@@ -206,6 +205,5 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
         mpm__h1_free(&c->h1);
     }
     mpm__resp_headers_free(&c->resp_headers);
-    close(fd);
     free(c);
 }
