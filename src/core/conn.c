@@ -100,8 +100,8 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
             head_start = head_start ? head_start : mpm__now_ms();
             mpm__sb_set_worker_state(c->unit, MPM__SB_READING);
         }
-        int64_t deadline = idle ? idle_deadline(c, started)
-                                : mpm__read_deadline(c, t, head_start, head_bytes);
+        int64_t deadline =
+            idle ? idle_deadline(c, started) : mpm__read_deadline(c, t, head_start, head_bytes);
         ssize_t n = mpm__conn_fill(c, deadline);
         if (n == MPM_EAGAIN)
             continue; /* draining began: deadline re-planned above */

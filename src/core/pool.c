@@ -172,8 +172,7 @@ static mpm__pool_t *pool_alloc(mpm_server_t *srv, unsigned n, mpm__pool_work_fn 
     pool->queue = calloc(n, sizeof(*pool->queue));
     pool->busy_fd = malloc(n * sizeof(*pool->busy_fd));
     pool->finished = calloc(n, sizeof(*pool->finished));
-    if (pool->idle_efd < 0 || !pool->threads || !pool->queue || !pool->busy_fd ||
-        !pool->finished) {
+    if (pool->idle_efd < 0 || !pool->threads || !pool->queue || !pool->busy_fd || !pool->finished) {
         if (pool->idle_efd >= 0)
             close(pool->idle_efd);
         free(pool->threads);
@@ -195,8 +194,7 @@ static mpm__pool_t *pool_alloc(mpm_server_t *srv, unsigned n, mpm__pool_work_fn 
     return pool;
 }
 
-int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads,
-                    mpm__pool_work_fn work)
+int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads, mpm__pool_work_fn work)
 {
     int rc;
     mpm__pool_t *pool = pool_alloc(srv, nthreads, work, &rc);

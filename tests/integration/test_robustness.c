@@ -155,8 +155,15 @@ static void reset_midway(int port, const char *target)
 static void sendfile_reset_does_not_kill_host(void **state)
 {
     th_fixture_t *fx = *state;
-    const char *const dirs[] = {"ThreadsPerChild", "1", "MinSpareThreads", "1",
-                                "MaxSpareThreads", "2", "Timeout", "5", NULL};
+    const char *const dirs[] = {"ThreadsPerChild",
+                                "1",
+                                "MinSpareThreads",
+                                "1",
+                                "MaxSpareThreads",
+                                "2",
+                                "Timeout",
+                                "5",
+                                NULL};
     int port = start_robust(fx, dirs)->port;
     char *before = get_body(port, "/mask");
     for (int i = 0; i < 3; i++)
@@ -184,12 +191,32 @@ static void sendfile_reset_does_not_kill_child(void **state)
     th_fixture_t *fx = *state;
     if (strcmp(fx->strategy, "event") == 0 && !th_strategy_built("event"))
         skip();
-    const char *const args[] = {"--mpm", fx->strategy, "--listen", "127.0.0.1:0", "--root",
-                                big_dir, "--test-routes", "--set", "ServerLimit=1", "--set",
-                                "StartServers=1", "--set", "MaxRequestWorkers=1", "--set",
-                                "ThreadsPerChild=1", "--set", "MinSpareThreads=1", "--set",
-                                "MaxSpareThreads=2", "--set", "MinSpareServers=1", "--set",
-                                "MaxSpareServers=1", "--set", "Timeout=5", NULL};
+    const char *const args[] = {"--mpm",
+                                fx->strategy,
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--root",
+                                big_dir,
+                                "--test-routes",
+                                "--set",
+                                "ServerLimit=1",
+                                "--set",
+                                "StartServers=1",
+                                "--set",
+                                "MaxRequestWorkers=1",
+                                "--set",
+                                "ThreadsPerChild=1",
+                                "--set",
+                                "MinSpareThreads=1",
+                                "--set",
+                                "MaxSpareThreads=2",
+                                "--set",
+                                "MinSpareServers=1",
+                                "--set",
+                                "MaxSpareServers=1",
+                                "--set",
+                                "Timeout=5",
+                                NULL};
     int port = th_start_mpmserve(fx, args)->port;
     int pid = pid_of_server(port);
     for (int i = 0; i < 3; i++)
@@ -263,8 +290,7 @@ static void stalled_reader_released_after_timeout(const char *target, th_fixture
     assert_true(tc_readable(stalled, TC_DEFAULT_TIMEOUT_MS)); /* it began */
     int64_t start = tc_now_ms();
     tc_response_t r;
-    int rc = tc_exchange(port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r,
-                         8000);
+    int rc = tc_exchange(port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r, 8000);
     int status = r.status;
     tc_response_free(&r);
     int64_t took = tc_now_ms() - start;
@@ -297,7 +323,6 @@ static void stalled_stream_released_after_timeout(void **state)
         skip();
     stalled_reader_released_after_timeout("/flood", fx);
 }
-
 
 /* ---- GracefulShutdownTimeout ---- */
 
@@ -359,8 +384,14 @@ static th_process_t *start_bounded_mpmserve(th_fixture_t *fx)
 {
     if (strcmp(fx->strategy, "event") == 0 && !th_strategy_built("event"))
         skip();
-    const char *const args[] = {"--mpm", fx->strategy, "--listen", "127.0.0.1:0",
-                                "--test-routes", "--set", "GracefulShutdownTimeout=1", NULL};
+    const char *const args[] = {"--mpm",
+                                fx->strategy,
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--test-routes",
+                                "--set",
+                                "GracefulShutdownTimeout=1",
+                                NULL};
     return th_start_mpmserve(fx, args);
 }
 
