@@ -190,7 +190,10 @@ MPM_EXTERN int mpm_config_set_access_log_cb(mpm_config_t *cfg, mpm_access_log_cb
 MPM_EXTERN int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out);
 
 /* Frees a server that is not running (never started, or mpm_server_run()
- * returned). Closes the listeners the library opened. */
+ * returned). Closes the listeners the library opened. If a graceful stop
+ * abandoned handlers at GracefulShutdownTimeout (one-process worker), it
+ * first waits for them to return: they still use the server (and the
+ * handler's data) until then. */
 MPM_EXTERN void mpm_server_free(mpm_server_t *srv);
 
 /* Opens the listeners now, so that a host can learn ephemeral ports (Listen
@@ -215,7 +218,12 @@ MPM_EXTERN int mpm_server_run(mpm_server_t *srv);
 /* Asks a running server to stop. graceful = 0: close connections now;
  * graceful = 1: finish in-flight requests (bounded by
  * GracefulShutdownTimeout), answer a waiting keep-alive request with
- * Connection: close during a short drain window, then return.
+ * Connection: close during a short drain window, then return. At the bound
+ * the stop turns hard: connections are closed; in one-process worker mode
+ * run() returns even if handlers are still running in their own code (their
+ * threads are left to finish; see mpm_server_free()); in one-process
+ * prefork mode the handler runs on run()'s thread, so run() returns when it
+ * does.
  * Thread: any thread, and async-signal-safe. Safe to call twice, before run
  * (run then returns at once) and after run returned (no effect). */
 MPM_EXTERN int mpm_server_stop(mpm_server_t *srv, int graceful);
@@ -323,8 +331,9 @@ MPM_EXTERN ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len);
 
 /* Reads the whole body into a buffer owned by the request (valid until the
  * handler returns; NUL-terminated for convenience), at most `max` bytes
- * (0 = LimitRequestBody). Errors as mpm_request_read(); MPM_ETOOLARGE when
- * the body exceeds max. */
+ * (0 = LimitRequestBody). The buffer grows as bytes arrive (never beyond a
+ * declared Content-Length): a declared size alone allocates nothing.
+ * Errors as mpm_request_read(); MPM_ETOOLARGE when the body exceeds max. */
 MPM_EXTERN int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, size_t *len);
 
 /* Percent-decoding (RFC 3986 §2.1). Flags for mpm_percent_decode(). */

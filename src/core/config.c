@@ -434,8 +434,8 @@ static int parse_listen(mpm__settings_t *s, const directive_t *d, const char *v,
 #define MIN_RATE_MAX ((uint64_t)1 << 32)
 
 /* Parses "T" or "T-MAX" into t. */
-static int parse_stage_times(const directive_t *d, const char *v, mpm__read_timeout_t *t,
-                             char *err, size_t errlen)
+static int parse_stage_times(const directive_t *d, const char *v, mpm__read_timeout_t *t, char *err,
+                             size_t errlen)
 {
     char first[SET_TEXT_MAX];
     const char *dash = strchr(v, '-');
@@ -449,8 +449,8 @@ static int parse_stage_times(const directive_t *d, const char *v, mpm__read_time
     if (dash && parse_time_value(d, dash + 1, &max, err, errlen))
         return MPM_ECONFIG;
     if (dash && max <= timeout)
-        return fail(err, errlen, "%s: '%s': the maximum must be larger than the timeout",
-                    d->name, v);
+        return fail(err, errlen, "%s: '%s': the maximum must be larger than the timeout", d->name,
+                    v);
     t->timeout_ms = (int64_t)timeout;
     t->max_ms = (int64_t)max;
     return 0;

@@ -101,8 +101,8 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
             head_start = head_start ? head_start : mpm__now_ms();
             mpm__sb_set_worker_state(c->unit, MPM__SB_READING);
         }
-        int64_t deadline = idle ? idle_deadline(c, started)
-                                : mpm__read_deadline(c, t, head_start, head_bytes);
+        int64_t deadline =
+            idle ? idle_deadline(c, started) : mpm__read_deadline(c, t, head_start, head_bytes);
         ssize_t n = mpm__conn_fill(c, deadline);
         if (n == MPM_EAGAIN)
             continue; /* draining began: deadline re-planned above */
@@ -186,7 +186,6 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
     mpm__conn_t *c = malloc(sizeof(*c));
     if (!c) {
         mpm__log(srv, MPM_LOG_ERROR, "out of memory for a connection");
-        mpm__fdreg_close(fd);
         return;
     }
     conn_init(c, srv, fd, unit);
@@ -207,6 +206,5 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
         mpm__h1_free(&c->h1);
     }
     mpm__resp_headers_free(&c->resp_headers);
-    mpm__fdreg_close(fd);
     free(c);
 }

@@ -36,10 +36,26 @@ static int poll_conn(mpm__conn_t *c, short events, int64_t deadline_ms, int stop
     return poll(p, *n, wait_timeout(deadline_ms, stop != MPM__STOP_NONE));
 }
 
+/* GracefulShutdownTimeout is over: the graceful stop turns into a hard one
+ * for the whole serving process, so every connection ends now. (While a
+ * graceful stop runs, waits are sliced at MPM__GRACEFUL_RECHECK_MS, so
+ * this is seen in time.) */
+static int graceful_bound_passed(mpm_server_t *srv)
+{
+    int64_t bound = mpm__graceful_deadline(srv);
+    if (!bound || mpm__now_ms() < bound)
+        return 0;
+    mpm__log(srv, MPM_LOG_INFO, "GracefulShutdownTimeout reached: closing connections");
+    mpm_server_stop(srv, 0);
+    return 1;
+}
+
 int mpm__conn_wait(mpm__conn_t *c, short events, int64_t deadline_ms)
 {
     for (;;) {
         int stop = mpm__server_stopping(c->srv);
+        if (stop == MPM__STOP_GRACEFUL && graceful_bound_passed(c->srv))
+            stop = MPM__STOP_NOW;
         if (stop == MPM__STOP_NOW)
             return MPM__WAIT_STOP;
         struct pollfd p[3];

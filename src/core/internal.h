@@ -5,6 +5,7 @@
 #define MPM_CORE_INTERNAL_H
 
 #include <mpmlib/mpmlib.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -139,6 +140,12 @@ struct mpm_server_s {
     unsigned nwake;
     int ctl_fd;           /* child: read end of the control channel, else -1 */
     atomic_int_fast64_t started_ms;
+    atomic_int_fast64_t graceful_since_ms; /* when a graceful stop began; 0: none */
+    /* Pools whose threads were abandoned at GracefulShutdownTimeout and still
+     * run: mpm_server_free() waits for them. */
+    pthread_mutex_t orphan_lock;
+    pthread_cond_t orphans_gone;
+    unsigned orphans;
     mpm__scoreboard_t *sb;
     mpm__sb_slot_t *slot; /* this serving process's slot; NULL in the master */
     unsigned slot_index;
@@ -151,6 +158,15 @@ void mpm__server_fail(mpm_server_t *srv, const char *fmt, ...) __attribute__((fo
 /* The drain window of DESIGN §4: DrainWindow, never longer than
  * KeepAliveTimeout or GracefulShutdownTimeout. */
 int64_t mpm__drain_window_ms(const mpm_server_t *srv);
+
+/* When a graceful stop must be over (GracefulShutdownTimeout after it
+ * began, monotonic ms), or 0: no bound, or no graceful stop yet. */
+int64_t mpm__graceful_deadline(const mpm_server_t *srv);
+
+/* A pool is abandoned with threads still running / its last thread is
+ * done (it must not touch srv afterwards). */
+void mpm__server_orphans_hold(mpm_server_t *srv);
+void mpm__server_orphans_release(mpm_server_t *srv);
 
 /* A wake fd was readable: take in what it says (a child reads its master's
  * commands here). Returns the stop state afterwards. */
@@ -183,7 +199,8 @@ extern const mpm__transport_t mpm__transport_tcp;
 
 /* Serves one accepted connection to its end on the calling thread: reads
  * requests, runs the handler, keeps alive, applies every timeout and limit,
- * closes lingeringly after errors. Takes ownership of fd (closes it). `unit`
+ * closes lingeringly after errors. Does not close fd: the caller does, once it
+ * no longer publishes it (see mpm__pool_stop). `unit`
  * is the calling unit's scoreboard entry (state and counters). */
 void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit);
 

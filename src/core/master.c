@@ -198,6 +198,22 @@ static void stop_gracefully(mpm__master_t *m)
         stop_children_now(m, 0);
 }
 
+/* GracefulShutdownTimeout bounds every child told to finish (a graceful
+ * restart's old generation, a retired spare) as it bounds a graceful stop:
+ * past it, SIGTERM, then SIGKILL after the usual grace. */
+static void bound_retiring(mpm__master_t *m)
+{
+    int64_t now = mpm__now_ms();
+    for (unsigned i = 0; i < m->lim.server_limit; i++) {
+        mpm__child_t *k = &m->kids[i];
+        if (!k->pid || !k->retiring || !k->retire_by_ms || now < k->retire_by_ms)
+            continue;
+        mpm__master_signal(m, i, k->terminated ? SIGKILL : SIGTERM);
+        k->retire_by_ms = now + (k->terminated ? 60000 : MPM__KILL_GRACE_MS);
+        k->terminated = 1;
+    }
+}
+
 static void spawn_children(mpm__master_t *m, unsigned n);
 
 static void new_generation(mpm__master_t *m)
@@ -351,6 +367,7 @@ static int master_loop(mpm__master_t *m)
         int r = atomic_exchange(&m->srv->restart, 0);
         if (r)
             restart(m, r == 2);
+        bound_retiring(m);
         if (mpm__now_ms() >= next) {
             maintain(m);
             next = mpm__now_ms() + MPM__MAINTENANCE_MS;

@@ -23,6 +23,8 @@ typedef struct mpm__child {
     int ctl;         /* write end of the child's control channel */
     unsigned generation;
     int retiring;    /* told to finish and exit */
+    int64_t retire_by_ms; /* retiring: signalled if still alive then (0: no bound) */
+    int terminated;  /* retiring past its bound: SIGTERM sent, SIGKILL next */
 } mpm__child_t;
 
 typedef struct mpm__master {

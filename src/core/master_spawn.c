@@ -126,8 +126,11 @@ void mpm__master_tell(mpm__master_t *m, unsigned i, char cmd)
     mpm__child_t *k = &m->kids[i];
     if (!k->pid || k->ctl < 0)
         return;
-    if (cmd == 'g')
+    if (cmd == 'g' && !k->retiring) {
+        int64_t bound = m->srv->cfg.s.graceful_shutdown_timeout_ms;
         k->retiring = 1;
+        k->retire_by_ms = bound > 0 ? mpm__now_ms() + bound : 0;
+    }
     /* Failure means the child is gone or its buffer is full of earlier
      * commands; either way its pidfd will tell us the rest. */
     (void)send(k->ctl, &cmd, 1, MSG_NOSIGNAL);

@@ -9,7 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+/* After a stop's deadline, how long threads that serve nothing may take to
+ * notice the stop and exit before they are left behind too. */
+#define MPM__POOL_EXIT_GRACE_MS 1000
 
 typedef struct pool_thread_arg {
     mpm__pool_t *pool;
@@ -52,6 +58,58 @@ static int take_work(mpm__pool_t *pool, mpm__sb_worker_t *unit)
     return fd; /* idle was already decremented by the push */
 }
 
+static void pool_free(mpm__pool_t *pool)
+{
+    close(pool->idle_efd);
+    free(pool->threads);
+    free(pool->queue);
+    free(pool->busy_fd);
+    free(pool->finished);
+    pthread_cond_destroy(&pool->work_ready);
+    pthread_cond_destroy(&pool->thread_done);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+/* Serves connections until the pool stops. Called with the lock held;
+ * returns with it held. */
+static void serve_until_stop(mpm__pool_t *pool, unsigned index, mpm__sb_worker_t *unit)
+{
+    for (;;) {
+        int fd = take_work(pool, unit);
+        if (fd < 0)
+            return;
+        pool->busy_fd[index] = fd;
+        publish_counts(pool);
+        pthread_mutex_unlock(&pool->lock);
+        pool->work(pool, unit, fd);
+        pthread_mutex_lock(&pool->lock);
+        /* Cleared before the close: a stop that shuts busy fds down never
+         * reaches a number the process has reused. */
+        pool->busy_fd[index] = -1;
+        pthread_mutex_unlock(&pool->lock);
+        mpm__fdreg_close(fd);
+        pthread_mutex_lock(&pool->lock);
+    }
+}
+
+/* The thread is done: tells the stopper; the last thread of an abandoned
+ * pool frees it and releases the server, touching neither afterwards. */
+static void thread_finished(mpm__pool_t *pool, unsigned index)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->finished[index] = 1;
+    pool->live--;
+    int last_orphan = pool->abandoned && pool->live == 0;
+    pthread_cond_broadcast(&pool->thread_done);
+    pthread_mutex_unlock(&pool->lock);
+    if (last_orphan) {
+        mpm_server_t *srv = pool->srv;
+        pool_free(pool);
+        mpm__server_orphans_release(srv);
+    }
+}
+
 static void *pool_thread(void *p)
 {
     pool_thread_arg_t arg = *(pool_thread_arg_t *)p;
@@ -68,24 +126,18 @@ static void *pool_thread(void *p)
         publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
         mpm_server_stop(pool->srv, 0);
+        thread_finished(pool, arg.index);
         return NULL;
     }
     pthread_mutex_lock(&pool->lock);
-    for (;;) {
-        int fd = take_work(pool, unit);
-        if (fd < 0)
-            break;
-        publish_counts(pool);
-        pthread_mutex_unlock(&pool->lock);
-        pool->work(pool, unit, fd);
-        pthread_mutex_lock(&pool->lock);
-    }
+    serve_until_stop(pool, arg.index, unit);
     pool->exited++;
     publish_counts(pool);
     pthread_mutex_unlock(&pool->lock);
     mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
     if (cfg->thread_exit)
         cfg->thread_exit(cfg->thread_data);
+    thread_finished(pool, arg.index);
     return NULL;
 }
 
@@ -109,44 +161,66 @@ static int spawn_thread(mpm__pool_t *pool, unsigned i)
     return 0;
 }
 
-static int pool_alloc(mpm__pool_t *pool, mpm_server_t *srv, unsigned n, mpm__pool_work_fn work)
+static mpm__pool_t *pool_alloc(mpm_server_t *srv, unsigned n, mpm__pool_work_fn work, int *err)
 {
-    memset(pool, 0, sizeof(*pool));
+    mpm__pool_t *pool = calloc(1, sizeof(*pool));
+    if (!pool) {
+        *err = MPM_ENOMEM;
+        return NULL;
+    }
     pool->srv = srv;
     pool->work = work;
     pool->nthreads = n;
     pool->idle_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    *err = pool->idle_efd < 0 ? -errno : MPM_ENOMEM;
     pool->threads = calloc(n, sizeof(*pool->threads));
     pool->queue = calloc(n, sizeof(*pool->queue));
-    if (pool->idle_efd < 0 || !pool->threads || !pool->queue) {
+    pool->busy_fd = malloc(n * sizeof(*pool->busy_fd));
+    pool->finished = calloc(n, sizeof(*pool->finished));
+    if (pool->idle_efd < 0 || !pool->threads || !pool->queue || !pool->busy_fd || !pool->finished) {
         if (pool->idle_efd >= 0)
             close(pool->idle_efd);
         free(pool->threads);
         free(pool->queue);
-        return pool->idle_efd < 0 ? -errno : MPM_ENOMEM;
+        free(pool->busy_fd);
+        free(pool->finished);
+        free(pool);
+        return NULL;
     }
+    for (unsigned i = 0; i < n; i++)
+        pool->busy_fd[i] = -1;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_cond_init(&pool->work_ready, NULL);
-    return 0;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool->thread_done, &attr);
+    pthread_condattr_destroy(&attr);
+    return pool;
 }
 
-int mpm__pool_start(mpm__pool_t *pool, mpm_server_t *srv, unsigned nthreads, mpm__pool_work_fn work)
+int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads, mpm__pool_work_fn work)
 {
-    int rc = pool_alloc(pool, srv, nthreads, work);
-    if (rc < 0)
+    int rc;
+    mpm__pool_t *pool = pool_alloc(srv, nthreads, work, &rc);
+    *out = NULL;
+    if (!pool)
         return rc;
     for (unsigned i = 0; i < nthreads; i++) {
         pthread_mutex_lock(&pool->lock);
         rc = spawn_thread(pool, i);
-        if (rc == 0)
+        if (rc == 0) {
             pool->started++;
+            pool->live++;
+        }
         pthread_mutex_unlock(&pool->lock);
         if (rc < 0) {
             mpm__log(srv, MPM_LOG_ERROR, "pthread_create: %s", strerror(-rc));
-            mpm__pool_stop(pool);
+            mpm__pool_stop(pool, 0);
             return rc;
         }
     }
+    *out = pool;
     return 0;
 }
 
@@ -190,23 +264,97 @@ void mpm__pool_want_idle(mpm__pool_t *pool)
     pthread_mutex_unlock(&pool->lock);
 }
 
-void mpm__pool_stop(mpm__pool_t *pool)
+/* Threads serving a connection (lock held). */
+static unsigned busy_threads(const mpm__pool_t *pool)
 {
-    pthread_mutex_lock(&pool->lock);
-    pool->stopping = 1;
-    pthread_cond_broadcast(&pool->work_ready);
-    unsigned started = pool->started;
-    pthread_mutex_unlock(&pool->lock);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(pool->threads[i], NULL);
+    unsigned n = 0;
+    for (unsigned i = 0; i < pool->started; i++)
+        n += pool->busy_fd[i] >= 0;
+    return n;
+}
+
+static void timed_wait(mpm__pool_t *pool, int64_t until_ms)
+{
+    int64_t left = until_ms - mpm__now_ms();
+    if (left <= 0)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = ts.tv_nsec + left % 1000 * 1000000;
+    ts.tv_sec += (time_t)(left / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_cond_timedwait(&pool->thread_done, &pool->lock, &ts);
+}
+
+/* Waits (lock held) until every thread finished, or the deadline passed
+ * with a thread still serving. Threads that serve nothing are on their way
+ * out and get a moment more (the deadline may be now: the drain window ends
+ * with the bound). Returns 1 if they all finished. */
+static int wait_threads(mpm__pool_t *pool, int64_t deadline_ms)
+{
+    while (pool->live > 0) {
+        if (!deadline_ms) {
+            pthread_cond_wait(&pool->thread_done, &pool->lock);
+            continue;
+        }
+        int64_t now = mpm__now_ms();
+        if (now < deadline_ms)
+            timed_wait(pool, deadline_ms);
+        else if (busy_threads(pool) == 0 && now < deadline_ms + MPM__POOL_EXIT_GRACE_MS)
+            timed_wait(pool, deadline_ms + MPM__POOL_EXIT_GRACE_MS);
+        else
+            return 0;
+    }
+    return 1;
+}
+
+/* Past the bound (lock held): the connections still served are shut down
+ * and their threads detached; the last one frees the pool. */
+static void abandon_threads(mpm__pool_t *pool)
+{
+    mpm__log(pool->srv, MPM_LOG_WARN,
+             "stop: %u handler(s) still running at GracefulShutdownTimeout; their "
+             "connections are closed and their threads left to finish on their own",
+             busy_threads(pool));
+    pool->abandoned = 1;
+    mpm__server_orphans_hold(pool->srv);
+    for (unsigned i = 0; i < pool->started; i++) {
+        if (pool->busy_fd[i] >= 0)
+            (void)shutdown(pool->busy_fd[i], SHUT_RDWR);
+        if (pool->finished[i])
+            pthread_join(pool->threads[i], NULL);
+        else
+            pthread_detach(pool->threads[i]);
+    }
+}
+
+static void close_queued(mpm__pool_t *pool)
+{
     while (pool->len > 0) {
         mpm__fdreg_close(pool->queue[pool->head]);
         pool->head = (pool->head + 1) % pool->nthreads;
         pool->len--;
     }
-    close(pool->idle_efd);
-    free(pool->threads);
-    free(pool->queue);
-    pthread_cond_destroy(&pool->work_ready);
-    pthread_mutex_destroy(&pool->lock);
+}
+
+int mpm__pool_stop(mpm__pool_t *pool, int64_t deadline_ms)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->work_ready);
+    int all_done = wait_threads(pool, deadline_ms);
+    close_queued(pool); /* none are left unless threads were stuck */
+    int rc = pool->init_failed ? MPM_ECHILD : 0;
+    if (!all_done) {
+        /* Library I/O of the abandoned connections must end now too. */
+        mpm_server_stop(pool->srv, 0);
+        abandon_threads(pool);
+        pthread_mutex_unlock(&pool->lock);
+        return rc;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    for (unsigned i = 0; i < pool->started; i++)
+        pthread_join(pool->threads[i], NULL);
+    pool_free(pool);
+    return rc;
 }

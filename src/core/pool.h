@@ -11,7 +11,9 @@
 typedef struct mpm__pool mpm__pool_t;
 
 /* What a pool thread runs for one hand-off. `unit` is the thread's own
- * scoreboard entry. */
+ * scoreboard entry. It must not close fd: the pool closes it afterwards, so
+ * that a stop past its bound can shut the connection down without racing
+ * the fd's reuse. */
 typedef void (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit, int fd);
 
 struct mpm__pool {
@@ -20,8 +22,13 @@ struct mpm__pool {
     pthread_t *threads;
     unsigned nthreads, started;
     unsigned exited;        /* started threads that have ended: neither busy nor idle */
+    unsigned live;          /* threads started and not yet finished */
+    int *busy_fd;           /* per thread: the connection it serves, or -1 */
+    unsigned char *finished;/* per thread: returned (joinable at once) */
+    int abandoned;          /* stop gave up waiting: the last thread frees the pool */
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
+    pthread_cond_t thread_done;
     int *queue;             /* ring of nthreads fds: never more waiting than threads */
     unsigned head, len;
     unsigned idle;          /* threads waiting for work, not yet handed any */
@@ -31,9 +38,11 @@ struct mpm__pool {
     int init_failed;        /* a thread init hook failed */
 };
 
-/* Starts nthreads threads (thread init hooks run in each). Returns 0 or a
- * negative code; on failure no thread is left running. */
-int mpm__pool_start(mpm__pool_t *pool, mpm_server_t *srv, unsigned nthreads, mpm__pool_work_fn work);
+/* Allocates a pool and starts nthreads threads (thread init hooks run in
+ * each) into *out. Returns 0 or a negative code; on failure no thread is
+ * left running and nothing is allocated. */
+int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads,
+                    mpm__pool_work_fn work);
 
 /* Threads that are idle and not yet handed a connection. */
 unsigned mpm__pool_idle(mpm__pool_t *pool);
@@ -51,8 +60,17 @@ void mpm__pool_want_idle(mpm__pool_t *pool);
 void mpm__pool_idle_seen(mpm__pool_t *pool);
 
 /* Asks every thread to exit once its current connection is done (the
- * connection itself follows the server's stop state), then joins them.
- * Queued, not yet served fds are closed. */
-void mpm__pool_stop(mpm__pool_t *pool);
+ * connection itself follows the server's stop state), waits for them until
+ * deadline_ms (monotonic; 0 = for as long as it takes) and frees the pool.
+ * Queued, not yet served fds are closed.
+ *
+ * Past the deadline the threads still serving are abandoned: the server is
+ * stopped hard, their connections are shut down (so the library's I/O for
+ * them fails at once and their clients see the close), and the threads are
+ * detached: a handler blocked in its own code cannot be interrupted. The
+ * last of them frees the pool and releases the server (see
+ * mpm__server_orphans_*), so mpm_server_free() waits for them.
+ * Returns MPM_ECHILD if a thread init hook failed, else 0. */
+int mpm__pool_stop(mpm__pool_t *pool, int64_t deadline_ms);
 
 #endif

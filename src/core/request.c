@@ -208,8 +208,8 @@ static int body_fill(mpm_request_t *req)
 {
     mpm__conn_t *c = req->conn;
     const mpm__read_timeout_t *t = &c->srv->cfg.s.body_timeout;
-    ssize_t n = mpm__conn_fill(c, mpm__read_deadline(c, t, req->body_started_ms,
-                                                     req->body_wire_bytes));
+    int64_t deadline = mpm__read_deadline(c, t, req->body_started_ms, req->body_wire_bytes);
+    ssize_t n = mpm__conn_fill(c, deadline);
     if (n > 0)
         req->body_wire_bytes += (uint64_t)n;
     if (n == MPM_ETIMEDOUT)

@@ -79,6 +79,7 @@ static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *ba
         return 0;
     set_idle(srv, 0);
     mpm__conn_serve(srv, fd, serial_unit(srv));
+    mpm__fdreg_close(fd);
     set_idle(srv, 1);
     return 1;
 }

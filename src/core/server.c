@@ -82,18 +82,51 @@ int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out)
     }
     srv->wake_fds[0] = srv->wake_pipe[0];
     srv->nwake = 1;
+    pthread_mutex_init(&srv->orphan_lock, NULL);
+    pthread_cond_init(&srv->orphans_gone, NULL);
     srv->ctl_fd = -1;
     atomic_init(&srv->state, MPM__SRV_NEW);
     atomic_init(&srv->stop, MPM__STOP_NONE);
     atomic_init(&srv->restart, 0);
+    atomic_init(&srv->graceful_since_ms, 0);
     *out = srv;
     return 0;
+}
+
+void mpm__server_orphans_hold(mpm_server_t *srv)
+{
+    pthread_mutex_lock(&srv->orphan_lock);
+    srv->orphans++;
+    pthread_mutex_unlock(&srv->orphan_lock);
+}
+
+void mpm__server_orphans_release(mpm_server_t *srv)
+{
+    pthread_mutex_lock(&srv->orphan_lock);
+    srv->orphans--;
+    pthread_cond_broadcast(&srv->orphans_gone);
+    pthread_mutex_unlock(&srv->orphan_lock);
+}
+
+/* Handler threads abandoned at GracefulShutdownTimeout still use the server
+ * (its configuration, scoreboard and wake pipe) until they return. */
+static void wait_for_orphans(mpm_server_t *srv)
+{
+    pthread_mutex_lock(&srv->orphan_lock);
+    if (srv->orphans)
+        mpm__log(srv, MPM_LOG_NOTICE, "waiting for abandoned handlers to return");
+    while (srv->orphans)
+        pthread_cond_wait(&srv->orphans_gone, &srv->orphan_lock);
+    pthread_mutex_unlock(&srv->orphan_lock);
 }
 
 void mpm_server_free(mpm_server_t *srv)
 {
     if (!srv)
         return;
+    wait_for_orphans(srv);
+    pthread_cond_destroy(&srv->orphans_gone);
+    pthread_mutex_destroy(&srv->orphan_lock);
     if (srv->bound)
         mpm__listeners_close(srv->listeners, srv->nlisteners);
     mpm__fdreg_close(srv->wake_pipe[0]);
@@ -202,8 +235,16 @@ int mpm_server_stop(mpm_server_t *srv, int graceful)
         return MPM_EINVAL;
     int want = graceful ? MPM__STOP_GRACEFUL : MPM__STOP_NOW;
     int cur = atomic_load(&srv->stop);
-    while (cur < want && !atomic_compare_exchange_weak(&srv->stop, &cur, want))
-        ;
+    /* clock_gettime is async-signal-safe. Readers seeing the stop before its
+     * time treat the bound as not started yet. */
+    int64_t now = mpm__now_ms();
+    while (cur < want) {
+        if (atomic_compare_exchange_weak(&srv->stop, &cur, want)) {
+            if (cur == MPM__STOP_NONE && want == MPM__STOP_GRACEFUL)
+                atomic_store(&srv->graceful_since_ms, now);
+            break;
+        }
+    }
     int saved = errno;
     (void)!write(srv->wake_pipe[1], "x", 1);
     if (srv->strategy->wake)
@@ -233,6 +274,13 @@ int64_t mpm__drain_window_ms(const mpm_server_t *srv)
     if (s->graceful_shutdown_timeout_ms > 0 && s->graceful_shutdown_timeout_ms < w)
         w = s->graceful_shutdown_timeout_ms;
     return w;
+}
+
+int64_t mpm__graceful_deadline(const mpm_server_t *srv)
+{
+    int64_t bound = srv->cfg.s.graceful_shutdown_timeout_ms;
+    int64_t since = atomic_load(&((mpm_server_t *)srv)->graceful_since_ms);
+    return bound > 0 && since > 0 ? since + bound : 0;
 }
 
 /* Commands from the master: 'g' graceful stop, 's' stop now; end of file

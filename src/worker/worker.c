@@ -79,7 +79,7 @@ static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
 
 static void serve_connection(mpm__pool_t *pool, mpm__sb_worker_t *unit, int fd)
 {
-    mpm__conn_serve(pool->srv, fd, unit);
+    mpm__conn_serve(pool->srv, fd, unit); /* the pool closes fd */
     mpm__sb_set_worker_state(unit, MPM__SB_READY);
 }
 
@@ -189,26 +189,35 @@ static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, listener_state_t
     return 0;
 }
 
+/* How long the pool may take to finish: a graceful stop is bounded by
+ * GracefulShutdownTimeout (0: no bound), counted from when it began. */
+static int64_t pool_deadline(mpm_server_t *srv)
+{
+    if (mpm__server_stopping(srv) != MPM__STOP_GRACEFUL)
+        return 0;
+    return mpm__graceful_deadline(srv);
+}
+
 static int worker_serve(mpm_server_t *srv)
 {
-    mpm__pool_t pool;
+    mpm__pool_t *pool;
     int rc = mpm__pool_start(&pool, srv, srv->cfg.s.threads_per_child, serve_connection);
     if (rc < 0)
         return rc;
-    listener_state_t ls = {.ep = listener_epoll(srv, &pool), .wake_watched = 1};
+    listener_state_t ls = {.ep = listener_epoll(srv, pool), .wake_watched = 1};
     int ep = ls.ep;
     rc = ep < 0 ? ep : 0;
     mpm__sb_set_state(srv->slot, MPM__SB_READY);
-    while (rc == 0 && !pool.init_failed && !ls.spent &&
+    while (rc == 0 && !pool->init_failed && !ls.spent &&
            mpm__accepting(srv, &ls.drain_until, &ls.timeout_ms))
-        rc = listener_round(srv, &pool, &ls);
+        rc = listener_round(srv, pool, &ls);
     if (rc < 0)
         mpm__log(srv, MPM_LOG_ERROR, "worker listener: %s", strerror(-rc));
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
     if (ep >= 0)
         mpm__fdreg_close(ep);
-    mpm__pool_stop(&pool);
-    return pool.init_failed ? MPM_ECHILD : rc;
+    int stopped = mpm__pool_stop(pool, pool_deadline(srv));
+    return stopped < 0 ? stopped : rc;
 }
 
 const mpm__strategy_t mpm__worker_strategy = {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "proc.h"
 
 /* Larger than any socket buffers on loopback, so the sender always blocks. */
 #define BIG_LEN (64L * 1024 * 1024)
@@ -154,8 +155,15 @@ static void reset_midway(int port, const char *target)
 static void sendfile_reset_does_not_kill_host(void **state)
 {
     th_fixture_t *fx = *state;
-    const char *const dirs[] = {"ThreadsPerChild", "1", "MinSpareThreads", "1",
-                                "MaxSpareThreads", "2", "Timeout", "5", NULL};
+    const char *const dirs[] = {"ThreadsPerChild",
+                                "1",
+                                "MinSpareThreads",
+                                "1",
+                                "MaxSpareThreads",
+                                "2",
+                                "Timeout",
+                                "5",
+                                NULL};
     int port = start_robust(fx, dirs)->port;
     char *before = get_body(port, "/mask");
     for (int i = 0; i < 3; i++)
@@ -183,12 +191,32 @@ static void sendfile_reset_does_not_kill_child(void **state)
     th_fixture_t *fx = *state;
     if (strcmp(fx->strategy, "event") == 0 && !th_strategy_built("event"))
         skip();
-    const char *const args[] = {"--mpm", fx->strategy, "--listen", "127.0.0.1:0", "--root",
-                                big_dir, "--test-routes", "--set", "ServerLimit=1", "--set",
-                                "StartServers=1", "--set", "MaxRequestWorkers=1", "--set",
-                                "ThreadsPerChild=1", "--set", "MinSpareThreads=1", "--set",
-                                "MaxSpareThreads=2", "--set", "MinSpareServers=1", "--set",
-                                "MaxSpareServers=1", "--set", "Timeout=5", NULL};
+    const char *const args[] = {"--mpm",
+                                fx->strategy,
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--root",
+                                big_dir,
+                                "--test-routes",
+                                "--set",
+                                "ServerLimit=1",
+                                "--set",
+                                "StartServers=1",
+                                "--set",
+                                "MaxRequestWorkers=1",
+                                "--set",
+                                "ThreadsPerChild=1",
+                                "--set",
+                                "MinSpareThreads=1",
+                                "--set",
+                                "MaxSpareThreads=2",
+                                "--set",
+                                "MinSpareServers=1",
+                                "--set",
+                                "MaxSpareServers=1",
+                                "--set",
+                                "Timeout=5",
+                                NULL};
     int port = th_start_mpmserve(fx, args)->port;
     int pid = pid_of_server(port);
     for (int i = 0; i < 3; i++)
@@ -262,8 +290,7 @@ static void stalled_reader_released_after_timeout(const char *target, th_fixture
     assert_true(tc_readable(stalled, TC_DEFAULT_TIMEOUT_MS)); /* it began */
     int64_t start = tc_now_ms();
     tc_response_t r;
-    int rc = tc_exchange(port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r,
-                         8000);
+    int rc = tc_exchange(port, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r, 8000);
     int status = r.status;
     tc_response_free(&r);
     int64_t took = tc_now_ms() - start;
@@ -297,6 +324,130 @@ static void stalled_stream_released_after_timeout(void **state)
     stalled_reader_released_after_timeout("/flood", fx);
 }
 
+/* ---- GracefulShutdownTimeout ---- */
+
+static int64_t stop_and_time_run(th_server_t *s, int limit_ms)
+{
+    int64_t start = tc_now_ms();
+    assert_int_equal(mpm_server_stop(s->srv, 1), 0);
+    if (!th_server_wait_run(s, limit_ms))
+        fail_msg("run() still running %d ms after a graceful stop bounded at 1 s", limit_ms);
+    return tc_now_ms() - start;
+}
+
+/* One process, worker: a handler that sleeps 6 s is abandoned at the bound.
+ * run() returns soon after it, the client sees its connection closed; the
+ * thread finishes on its own and mpm_server_free() (in teardown) waits for
+ * it. Prefork runs the handler on run()'s own thread: it cannot return
+ * before the handler does, so only the I/O case below applies to it. */
+static void graceful_bound_abandons_hung_handler(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (strcmp(fx->strategy, "prefork") == 0)
+        skip();
+    const char *const dirs[] = {"GracefulShutdownTimeout", "1", NULL};
+    th_server_t *s = th_start_server(fx, dirs);
+    tc_conn_t *c = th_connect(fx, s->port);
+    th_send(c, "GET /sleep?ms=6000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(th_wait_for(handler_called, s, TC_DEFAULT_TIMEOUT_MS));
+    int64_t took = stop_and_time_run(s, 4500);
+    if (took < 700)
+        fail_msg("run() returned after %lld ms, before the bound", (long long)took);
+    /* The connection was shut down at the bound: not left waiting for a
+     * response that can no longer come. */
+    int64_t start = tc_now_ms();
+    int rc = tc_wait_close(c, 3000, NULL);
+    if (rc != TC_CLOSED && rc != TC_RESET)
+        fail_msg("the abandoned connection is still open (%s)", tc_result_name(rc));
+    assert_true(tc_now_ms() - start < 3000);
+}
+
+/* Both strategies: a connection stuck in the library's own I/O (a client
+ * that stops reading, Timeout 60 s) does not hold a graceful stop past the
+ * bound. */
+static void graceful_bound_ends_stalled_io(void **state)
+{
+    th_fixture_t *fx = *state;
+    const char *const dirs[] = {"GracefulShutdownTimeout", "1", "Timeout", "60", NULL};
+    th_server_t *s = start_robust(fx, dirs);
+    tc_conn_t *stalled = th_connect(fx, s->port);
+    th_send(stalled, "GET /flood HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(tc_readable(stalled, TC_DEFAULT_TIMEOUT_MS));
+    int64_t took = stop_and_time_run(s, 4500);
+    if (took < 700)
+        fail_msg("run() returned after %lld ms, before the bound", (long long)took);
+}
+
+/* ---- GracefulShutdownTimeout with a master ---- */
+
+static th_process_t *start_bounded_mpmserve(th_fixture_t *fx)
+{
+    if (strcmp(fx->strategy, "event") == 0 && !th_strategy_built("event"))
+        skip();
+    const char *const args[] = {"--mpm",
+                                fx->strategy,
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--test-routes",
+                                "--set",
+                                "GracefulShutdownTimeout=1",
+                                NULL};
+    return th_start_mpmserve(fx, args);
+}
+
+/* A kept-alive connection whose second request hangs in its handler for a
+ * minute. Returns the pid of the process serving it. */
+static int hang_a_handler(th_fixture_t *fx, int port)
+{
+    tc_conn_t *c = th_connect(fx, port);
+    tc_response_t r;
+    th_send(c, "GET /pid HTTP/1.1\r\nHost: t\r\n\r\n");
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    int pid = atoi(r.body);
+    tc_response_free(&r);
+    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_false(tc_readable(c, 300)); /* it is sleeping, not answered */
+    return pid;
+}
+
+static int process_gone(void *arg)
+{
+    tp_stat_t st;
+    return tp_stat(*(pid_t *)arg, &st) != 0 || st.state == 'Z';
+}
+
+/* SIGWINCH: the master exits within the bound plus its SIGTERM-to-SIGKILL
+ * grace (3 s), not after the minute the handler wants. */
+static void graceful_stop_bounded_with_master(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_process_t *p = start_bounded_mpmserve(fx);
+    pid_t child = hang_a_handler(fx, p->port);
+    int64_t start = tc_now_ms();
+    int rc = th_process_stop(p, SIGWINCH, 9000);
+    int64_t took = tc_now_ms() - start;
+    if (rc != 0)
+        fail_msg("the master was still running %lld ms after SIGWINCH", (long long)took);
+    assert_true(WIFEXITED(p->status));
+    assert_true(th_wait_for(process_gone, &child, 5000));
+}
+
+/* SIGUSR1: the old child serving the hung handler is gone within the bound
+ * plus the grace; the new generation serves. */
+static void graceful_restart_bounded_with_master(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_process_t *p = start_bounded_mpmserve(fx);
+    pid_t child = hang_a_handler(fx, p->port);
+    int64_t start = tc_now_ms();
+    assert_int_equal(kill(p->pid, SIGUSR1), 0);
+    if (!th_wait_for(process_gone, &child, 9000))
+        fail_msg("the old child %d still runs %lld ms after a graceful restart", (int)child,
+                 (long long)(tc_now_ms() - start));
+    th_expect_serving(p->port);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +456,10 @@ int main(void)
         TH_MATRIX(read_body_grows_with_the_bytes),
         TH_MATRIX(stalled_sendfile_released_after_timeout),
         TH_MATRIX(stalled_stream_released_after_timeout),
+        TH_MATRIX(graceful_bound_abandons_hung_handler),
+        TH_MATRIX(graceful_bound_ends_stalled_io),
+        TH_MATRIX(graceful_stop_bounded_with_master),
+        TH_MATRIX(graceful_restart_bounded_with_master),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -230,9 +230,10 @@ static void multi_process_slow_clients_get_408(void **state)
     th_fixture_t *fx = *state;
     if (strcmp(fx->strategy, "event") == 0 && !th_strategy_built("event"))
         skip();
-    const char *const args[] = {"--mpm", fx->strategy, "--listen", "127.0.0.1:0", "--set",
-                                "RequestReadTimeout=header=1-2,MinRate=100 body=1,MinRate=100",
-                                NULL};
+    const char *const args[] = {
+        "--mpm",       fx->strategy, "--listen",
+        "127.0.0.1:0", "--set",      "RequestReadTimeout=header=1-2,MinRate=100 body=1,MinRate=100",
+        NULL};
     int port = th_start_mpmserve(fx, args)->port;
 
     tc_conn_t *c = th_connect(fx, port);

@@ -319,8 +319,7 @@ static void test_request_read_timeout_forms(void **state)
     assert_int_equal(cfg->s.header_timeout.max_ms, 30000);
     assert_int_equal(cfg->s.header_timeout.min_rate, 250);
     assert_set(cfg, "RequestReadTimeout", "body=300ms");
-    assert_string_equal(get(cfg, "RequestReadTimeout"),
-                        "header=10-30,MinRate=250 body=300ms");
+    assert_string_equal(get(cfg, "RequestReadTimeout"), "header=10-30,MinRate=250 body=300ms");
     assert_int_equal(cfg->s.body_timeout.timeout_ms, 300);
     assert_set(cfg, "RequestReadTimeout", "header=10");
     assert_string_equal(get(cfg, "RequestReadTimeout"), "header=10 body=300ms");
