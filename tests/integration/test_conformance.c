@@ -75,6 +75,10 @@ static const row_t rows[] = {
      NULL, 0},
     {"space in target, then a path that exists",
      RAW("GET /x / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
+    {"visible ASCII browsers send raw", RAW("GET /?q={\"a\":[1]}|^` HTTP/1.1\r\nHost: t\r\n\r\n"),
+     200, NULL, 0},
+    {"raw UTF-8 in target", RAW("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
+    {"fragment in target", RAW("GET /#top HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
     /* Host */
     {"no Host", RAW("GET / HTTP/1.1\r\n\r\n"), 400, NULL, 0},
     {"two Hosts", RAW("GET / HTTP/1.1\r\nHost: t\r\nhost: t\r\n\r\n"), 400, NULL, 0},
