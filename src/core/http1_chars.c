@@ -37,7 +37,7 @@ static int is_sub_delim(unsigned char c)
 
 int mpm__h1_is_target_char(unsigned char c)
 {
-    return is_unreserved(c) || is_sub_delim(c) || (c && strchr(":@/?[]", c));
+    return c > 0x20 && c < 0x7f && c != '#' && c != '%';
 }
 
 /* reg-name or IPv4address: unreserved / pct-encoded / sub-delims. */

@@ -27,8 +27,11 @@ int mpm__h1_arena_copy(mpm__h1_t *h, size_t off, size_t n, size_t *at);
 /* ---- character classes (RFC 9110 §5.6.2, RFC 3986 §2) ---- */
 
 int mpm__h1_is_tchar(unsigned char c);
-/* A byte that may appear in a request-target as is ('%' excluded: it must
- * start a pct-encoding). Brackets are allowed here and checked per form. */
+/* A byte that may appear in a request-target as is: visible ASCII except
+ * '#' (a fragment is never sent) and '%' (it must start a pct-encoding).
+ * RFC 3986 allows fewer, but browsers send | ^ { } [ ] ` raw (WHATWG URL
+ * percent-encode sets), so only what makes a target ambiguous is refused:
+ * whitespace, controls, DEL, obs-text, '#', a bad escape. */
 int mpm__h1_is_target_char(unsigned char c);
 int mpm__h1_is_hex(unsigned char c);
 

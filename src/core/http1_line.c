@@ -184,11 +184,6 @@ static int method_number(const char *name)
     return -1;
 }
 
-static int has_brackets(const char *s, size_t n)
-{
-    return memchr(s, '[', n) || memchr(s, ']', n);
-}
-
 /* "http://authority/path?query" (RFC 9112 §3.2.2, RFC 9110 §4.2): the
  * authority names the host; userinfo and an empty host are refused. */
 static int absolute_form(mpm__h1_t *h, const char *t)
@@ -205,8 +200,6 @@ static int absolute_form(mpm__h1_t *h, const char *t)
     if (!mpm__h1_authority_ok(t + a, alen, 1, 0))
         return mpm__h1_fail(h, 400, "bad authority in request target");
     size_t p = a + alen, plen = m->qpos - p;
-    if (has_brackets(t + p, strlen(t + p)))
-        return mpm__h1_fail(h, 400, "bracket in request target path");
     m->absolute = 1;
     size_t target_off = m->target_off;
     int rc = mpm__h1_arena_copy(h, target_off + a, alen, &m->host_off);
@@ -239,8 +232,6 @@ static int target_form(mpm__h1_t *h)
     }
     if (t[0] != '/')
         return absolute_form(h, t);
-    if (has_brackets(t, tlen))
-        return mpm__h1_fail(h, 400, "bracket in request target path");
     return mpm__h1_arena_copy(h, m->target_off, m->qpos, &m->path_off);
 }
 

@@ -75,6 +75,10 @@ static const row_t rows[] = {
      NULL, 0},
     {"space in target, then a path that exists",
      RAW("GET /x / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
+    {"visible ASCII browsers send raw", RAW("GET /?q={\"a\":[1]}|^` HTTP/1.1\r\nHost: t\r\n\r\n"),
+     200, NULL, 0},
+    {"raw UTF-8 in target", RAW("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
+    {"fragment in target", RAW("GET /#top HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
     /* Host */
     {"no Host", RAW("GET / HTTP/1.1\r\n\r\n"), 400, NULL, 0},
     {"two Hosts", RAW("GET / HTTP/1.1\r\nHost: t\r\nhost: t\r\n\r\n"), 400, NULL, 0},
@@ -94,6 +98,9 @@ static const row_t rows[] = {
     {"chunked not last",
      RAW("POST /echo-whole HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), 400,
      NULL, 0},
+    {"gzip alone (chunked not last)",
+     RAW("POST /echo-whole HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nabc"), 400, NULL,
+     0},
     {"gzip then chunked",
      RAW("POST /echo-whole HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n"
          "\r\n"),
@@ -113,7 +120,8 @@ static const row_t rows[] = {
     {"chunk size overflow", RAW(POST_CHUNKED "1ffffffffffffffff\r\nhi\r\n0\r\n\r\n"), 400, NULL, 0},
     {"chunk ext unterminated quote", RAW(POST_CHUNKED "2;a=\"b\r\nhi\r\n0\r\n\r\n"), 400, NULL, 0},
     {"more chunk data than declared",
-     RAW(POST_CHUNKED "2\r\nhiX\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 1},
+     RAW(POST_CHUNKED "2\r\nhiXX2\r\nhi\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL,
+     1},
     {"missing CRLF after chunk data", RAW(POST_CHUNKED "2\r\nhi0\r\n\r\n"), 400, NULL, 1},
 };
 

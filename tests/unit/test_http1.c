@@ -357,7 +357,10 @@ static const row_t rows[] = {
     {"fragment in target", IN("GET /a#f HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM, "X400"},
     {"bad pct in target", IN("GET /%zz HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM, "X400"},
     {"short pct in target", IN("GET /%4 HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM, "X400"},
-    {"brackets in path", IN("GET /[x] HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM, "X400"},
+    {"visible ascii outside rfc3986",
+     IN("GET /a|b^[c]{d}`\"<>\\?q={\"x\":[1]} HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM,
+     "H GET /a|b^[c]{d}`\"<>\\?q={\"x\":[1]} /a|b^[c]{d}`\"<>\\|q={\"x\":[1]} v11 ka1 ec0 ch0 hm0 "
+     "cl0 [Host=a] E eof0 idle1"},
     {"space in target pipelined",
      IN("GET /a b HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM, "X400"},
     {"two spaces before target", IN("GET  / HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM, "X400"},
