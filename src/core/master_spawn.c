@@ -89,7 +89,7 @@ static void release_slot(mpm__master_t *m, unsigned i, int status)
     if (code == MPM__EXIT_FATAL && k->generation == m->generation && !m->gen_ready)
         m->fatal = 1;
     if (code == MPM__EXIT_SICK || code == MPM__EXIT_FATAL)
-        m->spawn_blocked_until_ms = mpm__now_ms() + 1000;
+        m->spawn_blocked_until_ms = mpm__now_ms() + 1500; /* skips the next 1 s pass */
     if (k->pidfd >= 0)
         close(k->pidfd);
     if (k->ctl >= 0)

@@ -109,7 +109,7 @@ static void on_log(mpm_log_level_t level, const char *msg, void *data)
     append_log(s, line);
     pthread_mutex_unlock(&s->lock);
     if (getenv("TH_VERBOSE"))
-        fprintf(stderr, "server log: %s\n", line);
+        fprintf(stderr, "server log @%lld: %s\n", (long long)tc_now_ms(), line);
 }
 
 static void on_access(const mpm_access_entry_t *e, void *data)
