@@ -258,7 +258,7 @@ static void spawn_children(mpm__master_t *m, unsigned n)
         int rc = mpm__master_spawn(m, (unsigned)slot);
         if (rc < 0) {
             mpm__log(m->srv, MPM_LOG_ERROR, "fork: %s; spawning paused", strerror(-rc));
-            m->spawn_blocked_until_ms = mpm__now_ms() + MPM__MAINTENANCE_MS;
+            m->spawn_blocked_until_ms = mpm__now_ms() + MPM__SPAWN_PAUSE_MS;
             m->spawn_rate = 1;
             return;
         }

@@ -14,6 +14,11 @@ enum {
     MPM__EXIT_FATAL = 15 /* could not start at all (child init hook failed) */
 };
 
+/* After a fork failure or a sick child, spawning pauses this long: more
+ * than one maintenance pass (1 s), so that the next pass is skipped rather
+ * than met a millisecond after the pause ends. */
+#define MPM__SPAWN_PAUSE_MS 1500
+
 /* What the master knows of one child: private memory, never the
  * scoreboard. Index = scoreboard slot. */
 typedef struct mpm__child {

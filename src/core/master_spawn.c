@@ -166,7 +166,7 @@ static void release_slot(mpm__master_t *m, unsigned i, int status)
     if (code == MPM__EXIT_FATAL && k->generation == m->generation && !m->gen_ready)
         m->fatal = 1;
     if (code == MPM__EXIT_SICK || code == MPM__EXIT_FATAL)
-        m->spawn_blocked_until_ms = mpm__now_ms() + 1000;
+        m->spawn_blocked_until_ms = mpm__now_ms() + MPM__SPAWN_PAUSE_MS;
     if (k->watched)
         (void)epoll_ctl(m->ep, EPOLL_CTL_DEL, k->pidfd, NULL);
     mpm__fdreg_close(k->pidfd);

@@ -30,7 +30,9 @@
 #define EXIT_BOUND_MS 10000
 
 /* Processes a case parked outside the fixture (a stopped child, a helper
- * master) that teardown must kill if the case failed before it could. */
+ * master) that teardown must kill if the case failed before it could. A
+ * case that ends well has seen them gone and forgets them (forget_strays),
+ * so that teardown never signals a pid the system has since reused. */
 static pid_t strays[MAX_KIDS];
 static int nstrays;
 
@@ -38,6 +40,11 @@ static void keep_stray(pid_t pid)
 {
     if (nstrays < MAX_KIDS)
         strays[nstrays++] = pid;
+}
+
+static void forget_strays(void)
+{
+    nstrays = 0;
 }
 
 static int stop_teardown(void **state)
@@ -240,6 +247,7 @@ static void stuck_child_is_killed_after_grace(void **state)
         fail_msg("the stuck child was killed after %lld ms; the grace period is 3 s",
                  (long long)took);
     assert_true(tp_wait_all_gone(kids, n, 5000));
+    forget_strays();
 }
 
 /* ---- the death signal, with a harness server in a helper process ---- */
@@ -313,6 +321,7 @@ static void busy_child_dies_with_killed_master(void **state)
     for (int i = 0; i < n; i++)
         if (kids[i] != child)
             (void)waitpid(kids[i], NULL, 0);
+    forget_strays();
 }
 
 #define STOP_CASE(f, strategy)                                                                     \

@@ -109,7 +109,7 @@ static void on_log(mpm_log_level_t level, const char *msg, void *data)
     append_log(s, line);
     pthread_mutex_unlock(&s->lock);
     if (getenv("TH_VERBOSE"))
-        fprintf(stderr, "server log: %s\n", line);
+        fprintf(stderr, "server log @%lld: %s\n", (long long)tc_now_ms(), line);
 }
 
 static void on_access(const mpm_access_entry_t *e, void *data)
@@ -662,6 +662,10 @@ static void exec_mpmserve(const char *bin, const char *const *args, int out_fd)
         argv[n++] = args[i];
     argv[n] = NULL;
     dup2(out_fd, STDOUT_FILENO);
+    /* mpmserve starts with stdin, stdout and stderr only: whatever else the
+     * test runner left open must not show up among its descriptors. */
+    for (int fd = 3; fd < 1024; fd++)
+        (void)close(fd);
     execv(bin, (char *const *)argv);
     _exit(127);
 }
