@@ -194,7 +194,8 @@ static void log_exit(mpm__master_t *m, pid_t pid, int status)
                  WCOREDUMP(status) ? ", core dumped" : "");
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == MPM__EXIT_FATAL) {
         /* Not "status 15": that reads like SIGTERM. */
-        mpm__log(m->srv, MPM_LOG_WARN, "child pid %d could not start: child init failed", (int)pid);
+        mpm__log(m->srv, MPM_LOG_WARN, "child pid %d could not start: child init failed (a child "
+                                       "or thread init hook returned non-zero)", (int)pid);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == MPM__EXIT_SICK) {
         mpm__log(m->srv, MPM_LOG_WARN, "child pid %d exited: could not go on serving (see its "
                                        "earlier messages)", (int)pid);

@@ -360,6 +360,39 @@ static void thread_hooks_get_context_and_data(void **state)
         assert_true(atomic_load(&shared->child_inits) >= 2);
 }
 
+/* Two connections held at once are served by two threads of the one
+ * process: each request sees its own thread's index and data. */
+static void threads_have_their_own_index_and_data(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = host_server(fx);
+    mpm_config_t *cfg = th_server_config(s);
+    assert_int_equal(mpm_config_set_thread_hooks_ex(cfg, thread_init_ex, thread_exit_ex, NULL), 0);
+    assert_int_equal(th_server_set(s, "ThreadsPerChild", "4"), 0);
+    start(s);
+    tc_conn_t *a = th_hold_connection(fx, s->port);
+    tc_conn_t *b = th_hold_connection(fx, s->port);
+    unsigned index[2];
+    tc_conn_t *conns[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        th_send(conns[i], "GET /thread HTTP/1.1\r\nHost: t\r\n\r\n");
+        tc_response_t r;
+        th_read(conns[i], &r, 0);
+        unsigned slot;
+        int pid, same;
+        if (sscanf(r.body, "slot=%u thread=%u pid=%d same=%d", &slot, &index[i], &pid,
+                   &same) != 4)
+            fail_msg("no thread data: '%s'", r.body);
+        tc_response_free(&r);
+        assert_int_equal(same, 1);
+        assert_true(index[i] < 4);
+    }
+    assert_int_not_equal(index[0], index[1]);
+    th_disconnect(a);
+    th_disconnect(b);
+    assert_int_equal(th_server_stop(s, 1), 0);
+}
+
 static int plain_thread_init(void *data)
 {
     (void)data;
@@ -457,6 +490,7 @@ int main(void)
         ALL(listeners_closed_after_stop),
         ALL(listeners_closed_after_graceful_stop),
         ALL(thread_hooks_get_context_and_data),
+        TH_CASE(threads_have_their_own_index_and_data, "worker"),
         ONE(plain_hooks_leave_no_thread_data),
         MP(failing_child_init_is_named),
         ALL(stats_after_run_are_the_same),
