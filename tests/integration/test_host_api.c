@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -254,17 +255,23 @@ static int drain_entered(void *arg)
 /* A handler polling mpm_request_server_draining() sees the graceful stop
  * the host asked for (the master's SIGWINCH does the same call) or that it
  * asked for itself. */
-static void draining_seen_by_handler(th_fixture_t *fx, const char *path, int host_stops)
+enum { HANDLER_STOPS, HOST_STOPS, SIGWINCH_STOPS };
+
+static void draining_seen_by_handler(th_fixture_t *fx, const char *path, int how)
 {
     th_server_t *s = host_server(fx);
+    if (how == SIGWINCH_STOPS)
+        assert_int_equal(th_server_set(s, "HandleSignals", "On"), 0);
     start(s);
     tc_conn_t *c = th_connect(fx, s->port);
     char raw[128];
     snprintf(raw, sizeof(raw), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
     th_send(c, raw);
     assert_true(th_wait_for(drain_entered, NULL, RUN_BOUND_MS));
-    if (host_stops)
+    if (how == HOST_STOPS)
         assert_int_equal(mpm_server_stop(s->srv, 1), 0);
+    else if (how == SIGWINCH_STOPS)
+        assert_int_equal(kill(getpid(), SIGWINCH), 0); /* the master's graceful stop */
     tc_response_t r;
     th_read(c, &r, 0);
     assert_int_equal(r.status, 200);
@@ -275,12 +282,17 @@ static void draining_seen_by_handler(th_fixture_t *fx, const char *path, int hos
 
 static void draining_after_host_stop(void **state)
 {
-    draining_seen_by_handler(*state, "/drain", 1);
+    draining_seen_by_handler(*state, "/drain", HOST_STOPS);
+}
+
+static void draining_after_sigwinch(void **state)
+{
+    draining_seen_by_handler(*state, "/drain", SIGWINCH_STOPS);
 }
 
 static void draining_after_handler_stop(void **state)
 {
-    draining_seen_by_handler(*state, "/drain?self=1", 0);
+    draining_seen_by_handler(*state, "/drain?self=1", HANDLER_STOPS);
 }
 
 /* ---- listeners close when run() returns ---- */
@@ -488,6 +500,7 @@ int main(void)
         ONE(restart_is_not_supported_in_one_process),
         ALL(draining_after_host_stop),
         ALL(draining_after_handler_stop),
+        MP(draining_after_sigwinch),
         ALL(listeners_closed_after_stop),
         ALL(listeners_closed_after_graceful_stop),
         ALL(thread_hooks_get_context_and_data),
