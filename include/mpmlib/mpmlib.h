@@ -233,8 +233,9 @@ MPM_EXTERN int mpm_server_run(mpm_server_t *srv);
  * mpm_request_server()) is the child's view of the server: the call sends
  * the request to the master over the child's control channel and the whole
  * server stops, exactly as if the host had called it on the master (its
- * mpm_server_run() returns); the calling child finishes its request like
- * any other. It returns at once, before the stop has happened. Only if the
+ * mpm_server_run() returns); the calling child's connection is treated like
+ * any other (graceful: the handler finishes and its response goes out; hard:
+ * it is closed). It returns at once, before the stop has happened. Only if the
  * master cannot be reached (it is gone) does the call stop the calling
  * child alone. */
 MPM_EXTERN int mpm_server_stop(mpm_server_t *srv, int graceful);

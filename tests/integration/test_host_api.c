@@ -109,6 +109,8 @@ static void host_handler(mpm_request_t *req, void *data)
     mpm_server_t *srv = mpm_request_server(req);
     if (strcmp(path, "/admin/stop") == 0)
         reply(req, 200, "stop: %s", rc_name(mpm_server_stop(srv, 1)));
+    else if (strcmp(path, "/admin/stop-now") == 0)
+        reply(req, 200, "stop: %s", rc_name(mpm_server_stop(srv, 0)));
     else if (strcmp(path, "/admin/restart") == 0)
         reply(req, 200, "restart: %s", rc_name(mpm_server_restart(srv, 1)));
     else if (strcmp(path, "/drain") == 0)
@@ -215,6 +217,20 @@ static void handler_stops_the_whole_server(void **state)
     get(s->port, "/", "hello");
     get(s->port, "/admin/stop", "stop: OK");
     /* The master's run() returns: the stop reached it, not just one child. */
+    assert_true(run_returned(s));
+    assert_int_equal(stats(s).processes, 0);
+}
+
+/* A hard stop from a handler: the response may or may not get out (every
+ * connection closes now, this one too); the whole server stops. */
+static void handler_stops_the_whole_server_now(void **state)
+{
+    th_server_t *s = host_server(*state);
+    start(s);
+    tc_response_t r;
+    (void)tc_exchange(s->port, "GET /admin/stop-now HTTP/1.1\r\nHost: t\r\n\r\n", &r,
+                      TC_DEFAULT_TIMEOUT_MS);
+    tc_response_free(&r);
     assert_true(run_returned(s));
     assert_int_equal(stats(s).processes, 0);
 }
@@ -496,6 +512,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         ALL(handler_stops_the_whole_server),
+        ALL(handler_stops_the_whole_server_now),
         MP(handler_restarts_the_whole_server),
         ONE(restart_is_not_supported_in_one_process),
         ALL(draining_after_host_stop),
