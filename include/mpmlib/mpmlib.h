@@ -385,7 +385,8 @@ MPM_EXTERN int mpm_request_path_decoded(const mpm_request_t *req, char *buf, siz
  * handler should finish up. In every strategy and mode this reflects a
  * stop or restart as soon as it is requested (in a child: as soon as the
  * master's command arrives, which the call itself takes in without
- * blocking), so a handler may poll it in a loop. Thread: the handler's. */
+ * blocking), so a handler may poll it in a loop. Thread: any, while the
+ * handler runs (req is valid only until then). */
 MPM_EXTERN int mpm_request_server_draining(const mpm_request_t *req);
 
 /* The server serving this request (for mpm_server_stats()). */
