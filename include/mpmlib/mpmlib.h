@@ -155,7 +155,11 @@ MPM_EXTERN int mpm_config_set_int(mpm_config_t *cfg, const char *key, long long 
 
 /* Reads a directive's current value back as text into buf (NUL-terminated).
  * Returns the length, MPM_ECONFIG for an unknown key, MPM_ERANGE when buf is
- * too small. "Listen" gives the listeners separated by spaces. */
+ * too small. "Listen" gives the listeners separated by spaces. "MPM" gives
+ * the strategy a server would use: the one set, or when none was, the best
+ * one built (as mpm_stats_t.strategy reports).
+ * Sizing: with buf NULL and len 0 it returns the length without writing
+ * anything; a buffer of length + 1 bytes then holds the value. */
 MPM_EXTERN int mpm_config_get(const mpm_config_t *cfg, const char *key, char *buf, size_t len);
 
 /* Adds a listening socket the host already opened (bound and listening, or
@@ -166,7 +170,9 @@ MPM_EXTERN int mpm_config_get(const mpm_config_t *cfg, const char *key, char *bu
 MPM_EXTERN int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd);
 
 /* The reason for the last failed mpm_config_* call on cfg ("" when none).
- * Borrowed; valid until the next call on cfg. */
+ * A successful mpm_config_set(), mpm_config_set_int() or
+ * mpm_config_add_listen_fd() clears it, so it never describes an earlier
+ * failure. Borrowed; valid until the next call on cfg. */
 MPM_EXTERN const char *mpm_config_errmsg(const mpm_config_t *cfg);
 
 /* Registers the request handler (required). `data` is passed back verbatim. */
@@ -190,10 +196,10 @@ MPM_EXTERN int mpm_config_set_access_log_cb(mpm_config_t *cfg, mpm_access_log_cb
 MPM_EXTERN int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out);
 
 /* Frees a server that is not running (never started, or mpm_server_run()
- * returned). Closes the listeners the library opened. If a graceful stop
- * abandoned handlers at GracefulShutdownTimeout (one-process worker), it
- * first waits for them to return: they still use the server (and the
- * handler's data) until then. */
+ * returned). Closes the listeners the library opened, if run() did not. If
+ * a graceful stop abandoned handlers at GracefulShutdownTimeout (one-process
+ * worker), it first waits for them to return: they still use the server (and
+ * the handler's data) until then. */
 MPM_EXTERN void mpm_server_free(mpm_server_t *srv);
 
 /* Opens the listeners now, so that a host can learn ephemeral ports (Listen
@@ -212,7 +218,12 @@ MPM_EXTERN int mpm_server_port(const mpm_server_t *srv, size_t i);
  * starts (worker/event). Start-up failures (address in use, hook failure)
  * return their error code with the cause in mpm_server_errmsg().
  * Returns 0 after a stop. Errors: MPM_ESTATE if already running or already
- * ran (a server runs once). */
+ * ran (a server runs once).
+ * When run() returns (after a stop or a failure) the listeners the library
+ * opened are closed: new clients are refused at once rather than left in a
+ * backlog nobody serves (mpm_server_port() still reports the ports they
+ * had). Sockets the host handed in stay open and the host's. A host that
+ * wants to serve again creates a new server (and binds again). */
 MPM_EXTERN int mpm_server_run(mpm_server_t *srv);
 
 /* Asks a running server to stop. graceful = 0: close connections now;
@@ -225,14 +236,27 @@ MPM_EXTERN int mpm_server_run(mpm_server_t *srv);
  * prefork mode the handler runs on run()'s thread, so run() returns when it
  * does.
  * Thread: any thread, and async-signal-safe. Safe to call twice, before run
- * (run then returns at once) and after run returned (no effect). */
+ * (run then returns at once) and after run returned (no effect).
+ * Inside a handler (or a hook) of a multi-process server, `srv` (from
+ * mpm_request_server()) is the child's view of the server: the call sends
+ * the request to the master over the child's control channel and the whole
+ * server stops, exactly as if the host had called it on the master (its
+ * mpm_server_run() returns); the calling child's connection is treated like
+ * any other (graceful: the handler finishes and its response goes out; hard:
+ * it is closed). It returns at once, before the stop has happened. Only if the
+ * master cannot be reached (it is gone) does the call stop the calling
+ * child alone. */
 MPM_EXTERN int mpm_server_stop(mpm_server_t *srv, int graceful);
 
 /* Asks a running master to restart: graceful = 0 stops the children now and
  * starts a new generation (SIGHUP); graceful = 1 starts a new generation
  * while the old one finishes its requests, listeners staying open, so no
  * connection is refused (SIGUSR1). Thread: any; async-signal-safe.
- * Errors: MPM_ENOTSUP in one-process mode. */
+ * Inside a child (a handler or hook of a multi-process server) the request
+ * goes to the master over the child's control channel, as for
+ * mpm_server_stop(); the calling child belongs to the old generation.
+ * Errors: MPM_ENOTSUP in one-process mode; MPM_ECLOSED in a child whose
+ * master cannot be reached. */
 MPM_EXTERN int mpm_server_restart(mpm_server_t *srv, int graceful);
 
 /* Description of the last start-up failure ("" when none). Borrowed; valid
@@ -367,7 +391,11 @@ MPM_EXTERN int mpm_request_query_param(const mpm_request_t *req, const char *nam
 MPM_EXTERN int mpm_request_path_decoded(const mpm_request_t *req, char *buf, size_t len);
 
 /* Whether the server is stopping or restarting gracefully: a long-running
- * handler should finish up. Thread: any. */
+ * handler should finish up. In every strategy and mode this reflects a
+ * stop or restart as soon as it is requested (in a child: as soon as the
+ * master's command arrives, which the call itself takes in without
+ * blocking), so a handler may poll it in a loop. Thread: any, while the
+ * handler runs (req is valid only until then). */
 MPM_EXTERN int mpm_request_server_draining(const mpm_request_t *req);
 
 /* The server serving this request (for mpm_server_stats()). */
@@ -401,6 +429,47 @@ MPM_EXTERN int mpm_response_end(mpm_request_t *req);
  * sendfile on plain connections). The fd stays the caller's.
  * Errors: MPM_ESTATE if a response was started; I/O errors. */
 MPM_EXTERN int mpm_response_send_file(mpm_request_t *req, int fd, off_t offset, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* Hooks with context (0.2)                                           */
+
+/* What a context-taking hook is told. The library fills it for the call;
+ * `size` is sizeof the struct it filled (fields are only appended). */
+typedef struct mpm_hook_ctx {
+    size_t size;
+    mpm_server_t *server;  /* the server (in a child: the child's view) */
+    unsigned slot;         /* the child's scoreboard slot (0 in one-process
+                              mode), as in mpm_server_child_stats() */
+    unsigned thread_index; /* the serving thread's index in its process,
+                              0..ThreadsPerChild-1; 0 under prefork, whose
+                              serving unit is the process; 0 for child hooks */
+    void *thread_data;     /* thread_init: store a per-thread pointer here;
+                              mpm_request_thread_data() gives it back to
+                              every request this thread serves, and
+                              thread_exit sees it again (to free it). Child
+                              hooks: NULL, ignored. */
+} mpm_hook_ctx_t;
+
+/* `ctx` is borrowed for the call; `data` is what the setter was given. */
+typedef int (*mpm_hook_init_cb)(mpm_hook_ctx_t *ctx, void *data);
+typedef void (*mpm_hook_exit_cb)(mpm_hook_ctx_t *ctx, void *data);
+
+/* The same hooks as mpm_config_set_child_hooks() / _thread_hooks(), called
+ * at the same points with the same rules (a non-zero init return is a
+ * failure of that child / thread), but with context. Setting either form of
+ * a kind replaces the other form of that kind (one child-hook pair and one
+ * thread-hook pair per configuration). Either callback may be NULL.
+ * Errors: MPM_EINVAL for cfg NULL. Thread: not thread-safe per cfg. */
+MPM_EXTERN int mpm_config_set_child_hooks_ex(mpm_config_t *cfg, mpm_hook_init_cb init,
+                                             mpm_hook_exit_cb exit_cb, void *data);
+MPM_EXTERN int mpm_config_set_thread_hooks_ex(mpm_config_t *cfg, mpm_hook_init_cb init,
+                                              mpm_hook_exit_cb exit_cb, void *data);
+
+/* What the thread init hook (the _ex form) of the thread serving this
+ * request stored in ctx->thread_data, or NULL (none stored, or plain hooks).
+ * The pointer is the host's; the library never dereferences or frees it.
+ * Inside the handler only. */
+MPM_EXTERN void *mpm_request_thread_data(const mpm_request_t *req);
 
 #ifdef __cplusplus
 }

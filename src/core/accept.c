@@ -43,7 +43,7 @@ int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms)
     } else if (err == EINVAL) {
         /* The listener was shut down: the master is stopping gracefully.
          * Stop accepting here too rather than spin on its hang-up. */
-        mpm_server_stop(srv, 1);
+        mpm__server_stop_local(srv, 1);
         return MPM_ECLOSED;
     } else if (!failure_is_transient(err)) {
         mpm__log(srv, MPM_LOG_ERROR, "accept: %s", strerror(err));

@@ -18,7 +18,7 @@ static mpm_server_t *child_server;
 static void child_on_term(int sig)
 {
     (void)sig;
-    mpm_server_stop(child_server, 0);
+    mpm__server_stop_local(child_server, 0);
 }
 
 /* TERM stops now (the master's hard stop). The master alone decides about
@@ -62,16 +62,14 @@ static int take_wake_fds(mpm_server_t *srv, int ctl_fd)
 
 static int run_hooks_and_serve(mpm_server_t *srv)
 {
-    const mpm_config_t *cfg = &srv->cfg;
-    if (cfg->child_init && cfg->child_init(cfg->child_data) != 0) {
+    if (mpm__hooks_child_init(srv) != 0) {
         mpm__log(srv, MPM_LOG_ERROR, "child init hook failed");
         return MPM__EXIT_FATAL;
     }
     /* Thread hooks run in the serving units themselves (serve's business). */
     int rc = srv->strategy->serve(srv);
     int code = rc == MPM_ECHILD ? MPM__EXIT_FATAL : rc < 0 ? MPM__EXIT_SICK : MPM__EXIT_NORMAL;
-    if (cfg->child_exit)
-        cfg->child_exit(cfg->child_data);
+    mpm__hooks_child_exit(srv);
     return code;
 }
 

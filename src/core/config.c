@@ -571,9 +571,11 @@ static void format_time_field(const mpm__settings_t *s, const directive_t *d, ch
     format_time(load_num(s, d), 0, buf, len);
 }
 
+/* Unset, the strategy a server would pick: what the host will get. */
 static void format_mpm(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s", (const char *)cfield(s, d));
+    const char *name = cfield(s, d);
+    snprintf(buf, len, "%s", name[0] ? name : mpm__strategy_default_name());
 }
 
 static void format_level(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
@@ -752,8 +754,10 @@ int mpm_config_set(mpm_config_t *cfg, const char *key, const char *value)
      * was whatever the parser had written. */
     mpm__settings_t next = cfg->s;
     int rc = kind_ops[d->kind].parse(&next, d, text, cfg->errmsg, sizeof cfg->errmsg);
-    if (rc == 0)
+    if (rc == 0) {
         cfg->s = next;
+        cfg->errmsg[0] = '\0';
+    }
     return rc;
 }
 
@@ -774,6 +778,8 @@ int mpm_config_get(const mpm_config_t *cfg, const char *key, char *buf, size_t l
         return MPM_ECONFIG;
     kind_ops[d->kind].format(&cfg->s, d, text, sizeof text);
     size_t n = strlen(text);
+    if (!buf && len == 0)
+        return (int)n; /* the caller asks for the size to allocate */
     if (!buf || n >= len)
         return MPM_ERANGE;
     memcpy(buf, text, n + 1);
@@ -812,6 +818,7 @@ int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd)
     s->listen[s->nlisten].addr[0] = '\0';
     s->listen[s->nlisten].host_fd = fd;
     s->nlisten++;
+    cfg->errmsg[0] = '\0';
     return 0;
 }
 
@@ -830,6 +837,21 @@ int mpm_config_set_child_hooks(mpm_config_t *cfg, mpm_init_cb init, mpm_exit_cb 
         return MPM_EINVAL;
     cfg->child_init = init;
     cfg->child_exit = exit_cb;
+    cfg->child_init_ex = NULL;
+    cfg->child_exit_ex = NULL;
+    cfg->child_data = data;
+    return 0;
+}
+
+int mpm_config_set_child_hooks_ex(mpm_config_t *cfg, mpm_hook_init_cb init,
+                                  mpm_hook_exit_cb exit_cb, void *data)
+{
+    if (!cfg)
+        return MPM_EINVAL;
+    cfg->child_init = NULL;
+    cfg->child_exit = NULL;
+    cfg->child_init_ex = init;
+    cfg->child_exit_ex = exit_cb;
     cfg->child_data = data;
     return 0;
 }
@@ -841,6 +863,21 @@ int mpm_config_set_thread_hooks(mpm_config_t *cfg, mpm_init_cb init, mpm_exit_cb
         return MPM_EINVAL;
     cfg->thread_init = init;
     cfg->thread_exit = exit_cb;
+    cfg->thread_init_ex = NULL;
+    cfg->thread_exit_ex = NULL;
+    cfg->thread_data = data;
+    return 0;
+}
+
+int mpm_config_set_thread_hooks_ex(mpm_config_t *cfg, mpm_hook_init_cb init,
+                                   mpm_hook_exit_cb exit_cb, void *data)
+{
+    if (!cfg)
+        return MPM_EINVAL;
+    cfg->thread_init = NULL;
+    cfg->thread_exit = NULL;
+    cfg->thread_init_ex = init;
+    cfg->thread_exit_ex = exit_cb;
     cfg->thread_data = data;
     return 0;
 }

@@ -72,6 +72,12 @@ struct mpm_config_s {
     mpm_init_cb thread_init;
     mpm_exit_cb thread_exit;
     void *thread_data;
+    /* The context-taking variants (mpm_config_set_*_hooks_ex); setting one
+     * kind clears the other, so at most one of each pair is set. */
+    mpm_hook_init_cb child_init_ex;
+    mpm_hook_exit_cb child_exit_ex;
+    mpm_hook_init_cb thread_init_ex;
+    mpm_hook_exit_cb thread_exit_ex;
     mpm_log_cb log_cb;
     void *log_data;
     mpm_access_log_cb access_cb;

@@ -112,6 +112,8 @@ void mpm__pool_limits_clamp(mpm__pool_limits_t *l);
 /* The canonical spelling of a strategy's name, any case ("Worker" ->
  * "worker"), built or not; NULL if no strategy has that name. */
 const char *mpm__strategy_canonical(const char *name);
+/* The name of the strategy an unset MPM gives: the best one built. */
+const char *mpm__strategy_default_name(void);
 /* Every strategy's name, "prefork|worker|event", for messages. */
 void mpm__strategy_list(char *buf, size_t len);
 
@@ -150,7 +152,18 @@ struct mpm_server_s {
     mpm__sb_slot_t *slot; /* this serving process's slot; NULL in the master */
     unsigned slot_index;
     char errmsg[256];
+    /* What each serving thread's init hook stored (mpm_hook_ctx_t.thread_data),
+     * by thread index; units_per_child entries. Private to each process (a
+     * child writes its copy), each entry written and read by its own thread. */
+    void **thread_data;
+    unsigned nthread_data;
 };
+
+/* Records a stop request in this process only and wakes its serving code
+ * (what mpm_server_stop() does outside a child). For the library's own
+ * reasons to stop a process: the master's commands, a spent child, a failed
+ * thread init. Async-signal-safe. */
+void mpm__server_stop_local(mpm_server_t *srv, int graceful);
 
 /* Records a start-up failure message for mpm_server_errmsg(). */
 void mpm__server_fail(mpm_server_t *srv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -180,6 +193,17 @@ static inline int mpm__server_stopping(const mpm_server_t *srv)
 {
     return atomic_load_explicit(&((mpm_server_t *)srv)->stop, memory_order_acquire);
 }
+
+/* ---- host hooks (hooks.c) ---- */
+
+/* Runs the child init hook (plain or with context) of srv's configuration
+ * in the calling process; 0 when there is none. */
+int mpm__hooks_child_init(mpm_server_t *srv);
+void mpm__hooks_child_exit(mpm_server_t *srv);
+/* Runs the thread init hook for serving thread `index` of this process and
+ * keeps what it stored for mpm_request_thread_data(). */
+int mpm__hooks_thread_init(mpm_server_t *srv, unsigned index);
+void mpm__hooks_thread_exit(mpm_server_t *srv, unsigned index);
 
 /* ---- connections (conn.c) ---- */
 

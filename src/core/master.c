@@ -84,8 +84,10 @@ static void wait_failed(mpm__master_t *m, int err)
     (void)nanosleep(&nap, NULL);
     drain_fd(m->srv->wake_pipe[0]);
     take_signals(m);
-    for (unsigned i = 0; i < m->lim.server_limit; i++)
+    for (unsigned i = 0; i < m->lim.server_limit; i++) {
+        mpm__master_hear(m, i);
         mpm__master_reap(m, i);
+    }
 }
 
 /* Waits on the master's epoll set (wake pipe, signal pipe, every watched
@@ -111,6 +113,8 @@ static void wait_events(mpm__master_t *m, int timeout_ms)
             take_signals(m);
         else if (tag < m->lim.server_limit)
             mpm__master_reap(m, (unsigned)tag);
+        else if (tag - MPM__MASTER_TAG_CTL < m->lim.server_limit)
+            mpm__master_hear(m, (unsigned)(tag - MPM__MASTER_TAG_CTL));
     }
 }
 
@@ -343,8 +347,28 @@ static void maintain(mpm__master_t *m)
 
 /* ---- the loop ---- */
 
+/* A spare minimum above one child's units makes the master keep several
+ * children even when idle: say what it decided, once, so a pool bigger than
+ * StartServers is no surprise. */
+static void log_pool_plan(mpm__master_t *m)
+{
+    const mpm__pool_limits_t *l = &m->lim;
+    if (l->units_per_child <= 1 || l->min_spare_units <= l->units_per_child)
+        return;
+    uint64_t need = ((uint64_t)l->min_spare_units + l->units_per_child - 1) / l->units_per_child;
+    unsigned kept = need < l->max_children ? (unsigned)need : l->max_children;
+    mpm__log(m->srv, MPM_LOG_NOTICE,
+             "MinSpareThreads %u is more than ThreadsPerChild %u: the master keeps %u children "
+             "(%llu threads) even when idle (StartServers %u, MaxSpareThreads %u, at most %u "
+             "children)",
+             l->min_spare_units, l->units_per_child, kept,
+             (unsigned long long)kept * l->units_per_child, l->start_children,
+             l->max_spare_units, l->max_children);
+}
+
 static int master_loop(mpm__master_t *m)
 {
+    log_pool_plan(m);
     spawn_children(m, m->lim.start_children);
     int64_t next = mpm__now_ms() + MPM__MAINTENANCE_MS;
     for (;;) {

@@ -25,7 +25,9 @@ typedef struct mpm__child {
     pid_t pid;       /* 0: slot free */
     int pidfd;       /* pollable: readable when the child exits; -1 if none */
     int watched;     /* pidfd is in the master's epoll set */
-    int ctl;         /* write end of the child's control channel */
+    int ctl;         /* master's end of the child's control channel: commands
+                        go down, the child's stop/restart requests come up */
+    int ctl_watched; /* ctl is in the master's epoll set */
     unsigned generation;
     int retiring;    /* told to finish and exit */
     int64_t retire_by_ms; /* retiring: signalled if still alive then (0: no bound) */
@@ -65,6 +67,11 @@ int mpm__master_spawn(mpm__master_t *m, unsigned i);
 void mpm__master_signal(mpm__master_t *m, unsigned i, int sig);
 /* Sends a control command ('g' graceful, 's' stop) to child i. */
 void mpm__master_tell(mpm__master_t *m, unsigned i, char cmd);
+/* epoll data of child i's control channel; its pidfd's is i. */
+#define MPM__MASTER_TAG_CTL ((uint64_t)1 << 32)
+/* Takes in what child i asked for on its control channel (stop, restart),
+ * as the host's own calls would. */
+void mpm__master_hear(mpm__master_t *m, unsigned i);
 /* Reaps child i if it exited (non-blocking); returns 1 if reaped. */
 int mpm__master_reap(mpm__master_t *m, unsigned i);
 /* Number of live children. */

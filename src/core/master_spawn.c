@@ -64,11 +64,17 @@ static pid_t fork_child(mpm__master_t *m, unsigned i, int ctl[2])
     return pid;
 }
 
-/* Watches the child's exit through its pidfd in the master's epoll set;
- * without one (old kernel) the master checks it with waitpid. */
+/* Watches the child's requests (mpm_server_stop()/restart() in a handler)
+ * on its control channel; and its exit through its pidfd in the master's
+ * epoll set; without one (old kernel) the master checks it with waitpid. */
 static void watch_child(mpm__master_t *m, unsigned i)
 {
     mpm__child_t *k = &m->kids[i];
+    struct epoll_event cev = {.events = EPOLLIN, .data.u64 = MPM__MASTER_TAG_CTL + i};
+    k->ctl_watched = epoll_ctl(m->ep, EPOLL_CTL_ADD, k->ctl, &cev) == 0;
+    if (!k->ctl_watched)
+        mpm__log(m->srv, MPM_LOG_WARN, "epoll_ctl: %s; stop requests from child pid %d not heard",
+                 strerror(errno), (int)k->pid);
     mpm__fdreg_lock();
     k->pidfd = mpm__fdreg_keep(m, open_pidfd(k->pid));
     if (k->pidfd < 0)
@@ -136,12 +142,66 @@ void mpm__master_tell(mpm__master_t *m, unsigned i, char cmd)
     (void)send(k->ctl, &cmd, 1, MSG_NOSIGNAL);
 }
 
+static void child_unwatch_ctl(mpm__master_t *m, mpm__child_t *k)
+{
+    if (k->ctl_watched)
+        (void)epoll_ctl(m->ep, EPOLL_CTL_DEL, k->ctl, NULL);
+    k->ctl_watched = 0;
+}
+
+/* What a child asks for is what the host could ask the master for. */
+static void take_request(mpm__master_t *m, mpm__child_t *k, char cmd)
+{
+    static const struct {
+        char cmd;
+        int restart, graceful;
+        const char *what;
+    } reqs[] = {{'S', 0, 0, "stop"},
+                {'G', 0, 1, "graceful stop"},
+                {'R', 1, 0, "restart"},
+                {'U', 1, 1, "graceful restart"}};
+    for (size_t r = 0; r < sizeof(reqs) / sizeof(reqs[0]); r++) {
+        if (reqs[r].cmd != cmd)
+            continue;
+        mpm__log(m->srv, MPM_LOG_NOTICE, "child pid %d asked for a %s", (int)k->pid,
+                 reqs[r].what);
+        if (reqs[r].restart)
+            mpm_server_restart(m->srv, reqs[r].graceful);
+        else
+            mpm_server_stop(m->srv, reqs[r].graceful);
+        return;
+    }
+}
+
+void mpm__master_hear(mpm__master_t *m, unsigned i)
+{
+    mpm__child_t *k = &m->kids[i];
+    if (!k->pid || k->ctl < 0)
+        return;
+    char cmds[16];
+    ssize_t n;
+    while ((n = recv(k->ctl, cmds, sizeof(cmds), MSG_DONTWAIT)) > 0)
+        for (ssize_t c = 0; c < n; c++)
+            take_request(m, k, cmds[c]);
+    /* End of file (the child is on its way out) or a broken channel: stop
+     * watching, or the level-triggered event would spin until the reap. */
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        child_unwatch_ctl(m, k);
+}
+
 static void log_exit(mpm__master_t *m, pid_t pid, int status)
 {
     if (WIFSIGNALED(status)) {
         mpm__log(m->srv, MPM_LOG_WARN, "child pid %d exited on signal %d (%s)%s", (int)pid,
                  WTERMSIG(status), strsignal(WTERMSIG(status)),
                  WCOREDUMP(status) ? ", core dumped" : "");
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == MPM__EXIT_FATAL) {
+        /* Not "status 15": that reads like SIGTERM. */
+        mpm__log(m->srv, MPM_LOG_WARN, "child pid %d could not start: child init failed (a child "
+                                       "or thread init hook returned non-zero)", (int)pid);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == MPM__EXIT_SICK) {
+        mpm__log(m->srv, MPM_LOG_WARN, "child pid %d exited: could not go on serving (see its "
+                                       "earlier messages)", (int)pid);
     } else if (WIFEXITED(status) && WEXITSTATUS(status) != MPM__EXIT_NORMAL) {
         mpm__log(m->srv, MPM_LOG_WARN, "child pid %d exited with status %d", (int)pid,
                  WEXITSTATUS(status));
@@ -169,6 +229,9 @@ static void release_slot(mpm__master_t *m, unsigned i, int status)
         m->spawn_blocked_until_ms = mpm__now_ms() + MPM__SPAWN_PAUSE_MS;
     if (k->watched)
         (void)epoll_ctl(m->ep, EPOLL_CTL_DEL, k->pidfd, NULL);
+    /* A request the child sent just before it exited is still heard. */
+    mpm__master_hear(m, i);
+    child_unwatch_ctl(m, k);
     mpm__fdreg_close(k->pidfd);
     mpm__fdreg_close(k->ctl);
     *k = (mpm__child_t){.pidfd = -1, .ctl = -1};

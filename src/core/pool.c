@@ -115,9 +115,8 @@ static void *pool_thread(void *p)
     pool_thread_arg_t arg = *(pool_thread_arg_t *)p;
     free(p);
     mpm__pool_t *pool = arg.pool;
-    const mpm_config_t *cfg = &pool->srv->cfg;
     mpm__sb_worker_t *unit = mpm__sb_worker(pool->srv->sb, pool->srv->slot_index, arg.index);
-    if (cfg->thread_init && cfg->thread_init(cfg->thread_data) != 0) {
+    if (mpm__hooks_thread_init(pool->srv, arg.index) != 0) {
         mpm__log(pool->srv, MPM_LOG_ERROR, "thread init hook failed");
         mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
         pthread_mutex_lock(&pool->lock);
@@ -125,7 +124,7 @@ static void *pool_thread(void *p)
         pool->exited++;
         publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
-        mpm_server_stop(pool->srv, 0);
+        mpm__server_stop_local(pool->srv, 0);
         thread_finished(pool, arg.index);
         return NULL;
     }
@@ -135,8 +134,7 @@ static void *pool_thread(void *p)
     publish_counts(pool);
     pthread_mutex_unlock(&pool->lock);
     mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
-    if (cfg->thread_exit)
-        cfg->thread_exit(cfg->thread_data);
+    mpm__hooks_thread_exit(pool->srv, arg.index);
     thread_finished(pool, arg.index);
     return NULL;
 }

@@ -90,14 +90,12 @@ static int serial_loop_run(mpm_server_t *srv);
  * around it. A failing init hook is MPM_ECHILD (the process cannot serve). */
 int mpm__serial_loop(mpm_server_t *srv)
 {
-    const mpm_config_t *cfg = &srv->cfg;
-    if (cfg->thread_init && cfg->thread_init(cfg->thread_data) != 0) {
+    if (mpm__hooks_thread_init(srv, 0) != 0) {
         mpm__log(srv, MPM_LOG_ERROR, "thread init hook failed");
         return MPM_ECHILD;
     }
     int rc = serial_loop_run(srv);
-    if (cfg->thread_exit)
-        cfg->thread_exit(cfg->thread_data);
+    mpm__hooks_thread_exit(srv, 0);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 void mpm__server_fail(mpm_server_t *srv, const char *fmt, ...)
@@ -68,15 +69,18 @@ int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out)
     strategy->pool_limits(&cfg->s, &lim);
     unsigned slots = cfg->s.one_process ? 1 : lim.server_limit;
     srv->sb = mpm__sb_create(slots, lim.units_per_child);
+    srv->thread_data = calloc(lim.units_per_child, sizeof(*srv->thread_data));
+    srv->nthread_data = lim.units_per_child;
     int piped = -1;
-    if (srv->sb) {
+    if (srv->sb && srv->thread_data) {
         mpm__fdreg_lock();
         piped = mpm__fdreg_keep_pair(srv, pipe2(srv->wake_pipe, O_CLOEXEC | O_NONBLOCK),
                                      srv->wake_pipe);
     }
     if (piped != 0) {
-        rc = srv->sb ? -errno : MPM_ENOMEM;
+        rc = srv->sb && srv->thread_data ? -errno : MPM_ENOMEM;
         mpm__sb_destroy(srv->sb);
+        free(srv->thread_data);
         free(srv);
         return rc;
     }
@@ -132,6 +136,7 @@ void mpm_server_free(mpm_server_t *srv)
     mpm__fdreg_close(srv->wake_pipe[0]);
     mpm__fdreg_close(srv->wake_pipe[1]);
     mpm__sb_destroy(srv->sb);
+    free(srv->thread_data);
     free(srv);
 }
 
@@ -175,23 +180,39 @@ const char *mpm_server_errmsg(const mpm_server_t *srv)
 
 /* One-process mode: the calling process serves, with the child hooks run
  * around it as they would be in a forked child. */
+/* The serving process is gone: its counters join the totals and its row is
+ * freed, as the master does for a child that exited, so that the stats after
+ * run() read the same in every strategy and mode (no process, no unit busy
+ * or idle, the totals kept). */
+static void retire_one_process(mpm_server_t *srv)
+{
+    mpm__scoreboard_t *sb = srv->sb;
+    uint64_t conns, reqs;
+    int64_t used;
+    mpm__sb_slot_totals(sb, 0, &conns, &reqs, &used);
+    atomic_fetch_add(&sb->retired_connections, conns);
+    atomic_fetch_add(&sb->retired_requests, reqs);
+    mpm__sb_slot_init(sb, 0, 0);
+    mpm__sb_set_state(&sb->slot[0], MPM__SB_DEAD);
+}
+
 static int run_one_process(mpm_server_t *srv)
 {
-    const mpm_config_t *cfg = &srv->cfg;
     srv->slot = &srv->sb->slot[0];
     srv->slot_index = 0;
     mpm__sb_slot_init(srv->sb, 0, 0);
     atomic_store(&srv->slot->pid, (int)getpid());
-    if (cfg->child_init && cfg->child_init(cfg->child_data) != 0) {
+    int rc = 0;
+    if (mpm__hooks_child_init(srv) != 0) {
         mpm__server_fail(srv, "child init hook failed");
-        return MPM_ECHILD;
+        rc = MPM_ECHILD;
+    } else {
+        rc = srv->strategy->serve(srv);
+        if (rc == MPM_ECHILD)
+            mpm__server_fail(srv, "thread init hook failed");
+        mpm__hooks_child_exit(srv);
     }
-    int rc = srv->strategy->serve(srv);
-    if (rc == MPM_ECHILD)
-        mpm__server_fail(srv, "thread init hook failed");
-    if (cfg->child_exit)
-        cfg->child_exit(cfg->child_data);
-    mpm__sb_set_state(srv->slot, MPM__SB_DEAD);
+    retire_one_process(srv);
     return rc;
 }
 
@@ -224,15 +245,16 @@ int mpm_server_run(mpm_server_t *srv)
     int rc = 0;
     if (!mpm__server_stopping(srv))
         rc = run_serving(srv);
+    /* Nobody accepts any more: refuse new clients rather than let them
+     * wait in a backlog (host fds stay the host's). */
+    mpm__listeners_close(srv->listeners, srv->nlisteners);
     atomic_store(&srv->state, MPM__SRV_DONE);
     return rc;
 }
 
 /* Async-signal-safe: atomics and write(2) only, errno preserved. */
-int mpm_server_stop(mpm_server_t *srv, int graceful)
+void mpm__server_stop_local(mpm_server_t *srv, int graceful)
 {
-    if (!srv)
-        return MPM_EINVAL;
     int want = graceful ? MPM__STOP_GRACEFUL : MPM__STOP_NOW;
     int cur = atomic_load(&srv->stop);
     /* clock_gettime is async-signal-safe. Readers seeing the stop before its
@@ -250,6 +272,29 @@ int mpm_server_stop(mpm_server_t *srv, int graceful)
     if (srv->strategy->wake)
         srv->strategy->wake(srv);
     errno = saved;
+}
+
+/* In a child, the server's stop and restart are the master's business: the
+ * request goes up the control channel ('S' stop, 'G' graceful stop, 'R'
+ * restart, 'U' graceful restart; the master's own commands down the same
+ * channel are lower case). One byte, non-blocking, no SIGPIPE:
+ * async-signal-safe. Returns 0 if the master will hear it. */
+static int tell_master(mpm_server_t *srv, char cmd)
+{
+    if (srv->ctl_fd < 0)
+        return MPM_ESTATE;
+    int saved = errno;
+    ssize_t n = send(srv->ctl_fd, &cmd, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    errno = saved;
+    return n == 1 ? 0 : MPM_ECLOSED;
+}
+
+int mpm_server_stop(mpm_server_t *srv, int graceful)
+{
+    if (!srv)
+        return MPM_EINVAL;
+    if (tell_master(srv, graceful ? 'G' : 'S') != 0)
+        mpm__server_stop_local(srv, graceful);
     return 0;
 }
 
@@ -259,6 +304,8 @@ int mpm_server_restart(mpm_server_t *srv, int graceful)
         return MPM_EINVAL;
     if (srv->cfg.s.one_process)
         return MPM_ENOTSUP;
+    if (srv->ctl_fd >= 0)
+        return tell_master(srv, graceful ? 'U' : 'R');
     int saved = errno;
     atomic_store(&srv->restart, graceful ? 2 : 1);
     (void)!write(srv->wake_pipe[1], "r", 1);
@@ -291,9 +338,9 @@ int mpm__server_check_wake(mpm_server_t *srv)
         char cmd[16];
         ssize_t n = read(srv->ctl_fd, cmd, sizeof(cmd));
         if (n == 0)
-            mpm_server_stop(srv, 1);
+            mpm__server_stop_local(srv, 1);
         for (ssize_t i = 0; i < n; i++)
-            mpm_server_stop(srv, cmd[i] == 'g');
+            mpm__server_stop_local(srv, cmd[i] == 'g');
     }
     return mpm__server_stopping(srv);
 }

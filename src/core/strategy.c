@@ -53,6 +53,14 @@ void mpm__strategy_list(char *buf, size_t len)
     }
 }
 
+const char *mpm__strategy_default_name(void)
+{
+    for (size_t i = 0; i < NSTRATEGIES; i++)
+        if (strategies[i].impl)
+            return strategies[i].name;
+    return "";
+}
+
 const mpm__strategy_t *mpm__strategy_find(const char *name, char *err, size_t errlen)
 {
     for (size_t i = 0; i < NSTRATEGIES; i++) {

@@ -140,7 +140,7 @@ static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, i
     unsigned max = srv->cfg.s.max_connections_per_child;
     if (max && ++*accepted >= max) {
         *spent = 1;
-        mpm_server_stop(srv, 1);
+        mpm__server_stop_local(srv, 1);
     }
 }
 
