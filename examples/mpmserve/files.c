@@ -18,39 +18,17 @@
 
 #define MS_PATH_MAX 4096
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %XX into out. Returns 0, 400 for bad escapes or a too long path,
- * 403 for an encoded NUL or '/'. */
+/* Decodes %XX into out with the library's decoder, which refuses an
+ * encoded NUL or '/' (and bad escapes). Returns 0, 403 for those (and for
+ * an encoded or literal '\\', a separator on other systems), 400 for a
+ * path too long. */
 static int decode_path(const char *in, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (const char *p = in; *p; p++) {
-        char c = *p;
-        if (c == '%') {
-            int hi = hexval(p[1]);
-            int lo = hi < 0 ? -1 : hexval(p[2]);
-            if (hi < 0 || lo < 0)
-                return 400;
-            c = (char)(hi * 16 + lo);
-            if (c == '\0' || c == '/' || c == '\\')
-                return 403;
-            p += 2;
-        }
-        if (o + 1 >= cap)
-            return 400;
-        out[o++] = c;
-    }
-    out[o] = '\0';
+    int n = mpm_percent_decode(in, strlen(in), out, cap, 0);
+    if (n == MPM_ERANGE)
+        return 400;
+    if (n < 0 || strchr(out, '\\'))
+        return 403;
     return 0;
 }
 
