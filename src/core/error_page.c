@@ -20,8 +20,8 @@ static int content_type_ok(const char *s)
 }
 
 /* Asks the host for the page. Returns 1 with body and type filled. */
-static int host_page(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id,
-                     char *body, size_t *body_len, const char **type)
+static int host_page(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id, char *body,
+                     size_t *body_len, const char **type)
 {
     const mpm_config_t *cfg = &c->srv->cfg;
     if (!cfg->error_cb)
@@ -48,8 +48,8 @@ static int host_page(mpm__conn_t *c, int status, const mpm_request_t *req, uint6
 }
 
 /* Head and body of the host's page into buf. */
-static int format_page(mpm__conn_t *c, int status, const char *type, const char *body,
-                       size_t blen, char *buf, size_t cap, size_t *body_len)
+static int format_page(mpm__conn_t *c, int status, const char *type, const char *body, size_t blen,
+                       char *buf, size_t cap, size_t *body_len)
 {
     mpm__h1_header_t ct = {.name = "Content-Type", .value = type};
     mpm__h1_response_t r = {
@@ -73,8 +73,8 @@ static int format_page(mpm__conn_t *c, int status, const char *type, const char 
     return len + (int)blen;
 }
 
-int mpm__error_page(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id,
-                    char *body, size_t *body_len, const char **type)
+int mpm__error_page(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id, char *body,
+                    size_t *body_len, const char **type)
 {
     if (host_page(c, status, req, id, body, body_len, type))
         return 1;

@@ -396,9 +396,8 @@ static void mpmserve_access_log_file(void **state)
     int tfd = mkstemp(path);
     assert_true(tfd >= 0);
     close(tfd);
-    const char *args[] = {"--mpm",       fx->strategy, "--listen", "127.0.0.1:0",
-                          "--access-log", path,        "--set",    "StartServers=2",
-                          NULL};
+    const char *args[] = {"--mpm", fx->strategy, "--listen",       "127.0.0.1:0", "--access-log",
+                          path,    "--set",      "StartServers=2", NULL};
     th_process_t *p = th_start_mpmserve(fx, args);
     /* Several connections at once, each several requests, plus answers the
      * library itself sends (a bad head, a missing route). */

@@ -293,8 +293,7 @@ static int json_page(mpm_error_page_t *p, void *data)
     if (p->size < sizeof(*p))
         return 1;
     int n = snprintf(p->body, p->body_cap, "{\"status\":%d,\"id\":%llu,\"method\":\"%s\"}",
-                     p->status, (unsigned long long)p->request_id,
-                     p->method ? p->method : "");
+                     p->status, (unsigned long long)p->request_id, p->method ? p->method : "");
     p->body_len = (size_t)n;
     p->content_type = "application/json";
     return 0;
