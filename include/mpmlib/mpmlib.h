@@ -322,7 +322,9 @@ MPM_EXTERN int mpm_request_header_at(const mpm_request_t *req, size_t i, const c
                                      const char **value);
 
 /* Peer and local address as text ("127.0.0.1", "::1", "unix") and port
- * (0 for unix sockets). */
+ * (0 for unix sockets). The peer is "-" (port 0) if it reset the connection
+ * before its address was looked up (when serving began with an access log
+ * set, else at the first of these calls). */
 MPM_EXTERN const char *mpm_request_remote_addr(const mpm_request_t *req);
 MPM_EXTERN int mpm_request_remote_port(const mpm_request_t *req);
 MPM_EXTERN const char *mpm_request_local_addr(const mpm_request_t *req);

@@ -182,7 +182,10 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     memset(&c->resp_headers, 0, sizeof(c->resp_headers));
     c->remote[0] = c->local[0] = '\0';
     c->remote_port = c->local_port = -1;
-    mpm__conn_take_peer(c);
+    /* The access log names the peer of every answer, also after a reset or
+     * our own shutdown: take it now. Without a log, the first ask does. */
+    if (srv->cfg.access_cb)
+        mpm__conn_take_peer(c);
 }
 
 static int engine_init(mpm__conn_t *c)

@@ -149,8 +149,9 @@ void mpm__access_log_request(const mpm_request_t *req);
 void mpm__access_log_unparsed(mpm__conn_t *c, int status, uint64_t id, int64_t wall_us,
                               uint64_t bytes_sent);
 
-/* The peer's address, looked up when serving begins; the local one, looked
- * up on first use (most handlers never ask). */
+/* The peer's address, looked up when serving begins if an access log
+ * wants every answer's peer, else on first use; the local one on first use
+ * (most handlers never ask). remote_port -1: not looked up yet. */
 void mpm__conn_take_peer(mpm__conn_t *c);
 void mpm__conn_take_local(mpm__conn_t *c);
 

@@ -95,11 +95,15 @@ mpm_server_t *mpm_request_server(const mpm_request_t *req)
 
 const char *mpm_request_remote_addr(const mpm_request_t *req)
 {
+    if (req->conn->remote_port < 0)
+        mpm__conn_take_peer(req->conn);
     return req->conn->remote;
 }
 
 int mpm_request_remote_port(const mpm_request_t *req)
 {
+    if (req->conn->remote_port < 0)
+        mpm__conn_take_peer(req->conn);
     return req->conn->remote_port;
 }
 
