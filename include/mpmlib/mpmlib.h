@@ -92,13 +92,18 @@ typedef void (*mpm_log_cb)(mpm_log_level_t level, const char *msg, void *data);
  * `size` is sizeof the struct the library filled (fields are only appended). */
 typedef struct mpm_access_entry {
     size_t size;
-    const char *remote_addr;  /* "127.0.0.1", "::1", or "unix" */
-    const char *method;
-    const char *target;       /* request target as sent */
-    int version;              /* 10 or 11 */
-    int status;
+    const char *remote_addr;  /* "127.0.0.1", "::1", or "unix" (taken when
+                                 serving began; "-" if the peer was already gone) */
+    const char *method;       /* NULL when the library answered before the
+                                 request line was parsed (400, 414, 408 ...) */
+    const char *target;       /* request target as sent; NULL as method */
+    int version;              /* 10 or 11; 0 when method is NULL */
+    int status;               /* as sent: the library's own answers (400, 408,
+                                 413, 500 ...) are logged too */
     uint64_t bytes_sent;      /* body bytes */
-    uint64_t duration_us;     /* from head complete to response end */
+    uint64_t duration_us;     /* from head complete (for the library's answers
+                                 before a head: from the head's start) to
+                                 response end, in microseconds */
     /* Appended in 0.2; check `size` before reading them. */
     int remote_port;          /* 0 for unix sockets */
     uint64_t request_id;      /* unique per server run (mpm_request_id()) */
@@ -107,6 +112,10 @@ typedef struct mpm_access_entry {
     const char *referer;      /* Referer header, NULL when absent */
     const char *user_agent;   /* User-Agent header, NULL when absent */
 } mpm_access_entry_t;
+/* Called once for every response the library sends: the handler's, and
+ * the library's own answers (a rejected head, a timeout, a 500 for a handler
+ * that did not respond). Runs on the thread that served the request, in the
+ * serving process, after the response went out; must be thread-safe. */
 typedef void (*mpm_access_log_cb)(const mpm_access_entry_t *entry, void *data);
 
 /* Ready-made access-log lines, as httpd's LogFormat nicknames. */
@@ -337,7 +346,9 @@ MPM_EXTERN int mpm_request_header_at(const mpm_request_t *req, size_t i, const c
                                      const char **value);
 
 /* Peer and local address as text ("127.0.0.1", "::1", "unix") and port
- * (0 for unix sockets). */
+ * (0 for unix sockets). The peer is "-" (port 0) if it reset the connection
+ * before its address was looked up (when serving began with an access log
+ * set, else at the first of these calls). */
 MPM_EXTERN const char *mpm_request_remote_addr(const mpm_request_t *req);
 MPM_EXTERN int mpm_request_remote_port(const mpm_request_t *req);
 MPM_EXTERN const char *mpm_request_local_addr(const mpm_request_t *req);
@@ -350,14 +361,19 @@ MPM_EXTERN int64_t mpm_request_content_length(const mpm_request_t *req);
  * the body, or an error: MPM_ETOOLARGE past LimitRequestBody (a 413 is sent
  * if nothing was sent yet), MPM_ETIMEDOUT (a 408), MPM_EPROTO for bad chunk
  * framing (a 400), MPM_ECLOSED when the client went away. The first call
- * sends "100 Continue" if the client asked for it. */
+ * sends "100 Continue" if the client asked for it. After a successful
+ * mpm_request_read_body() it returns 0: that call took the whole body. */
 MPM_EXTERN ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len);
 
 /* Reads the whole body into a buffer owned by the request (valid until the
  * handler returns; NUL-terminated for convenience), at most `max` bytes
  * (0 = LimitRequestBody). The buffer grows as bytes arrive (never beyond a
  * declared Content-Length): a declared size alone allocates nothing.
- * Errors as mpm_request_read(); MPM_ETOOLARGE when the body exceeds max. */
+ * Errors as mpm_request_read(); MPM_ETOOLARGE when the body exceeds max.
+ * The body is read one way or the other: called again after a success it
+ * gives the same buffer and length (max is not looked at again); called
+ * after mpm_request_read() returned bytes it fails with MPM_ESTATE (part
+ * of the body is already the handler's). */
 MPM_EXTERN int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, size_t *len);
 
 /* Percent-decoding (RFC 3986 §2.1). Flags for mpm_percent_decode(). */
@@ -410,8 +426,10 @@ MPM_EXTERN int mpm_response_set_status(mpm_request_t *req, int status);
 
 /* Adds a response header (copied). Date, Content-Length,
  * Transfer-Encoding and Connection are managed by the library and rejected
- * with MPM_EINVAL, as are names/values with CR, LF or NUL. MPM_ESTATE after
- * the head was sent. */
+ * with MPM_EINVAL, as are names/values with CR, LF or NUL; the one
+ * exception is "Connection: close" (any case), which is taken as the
+ * handler's wish to end the connection after this response (sent as that
+ * header; keep-alive ends). MPM_ESTATE after the head was sent. */
 MPM_EXTERN int mpm_response_add_header(mpm_request_t *req, const char *name, const char *value);
 
 /* Sends the whole response: head plus body with Content-Length. Completes
@@ -426,8 +444,13 @@ MPM_EXTERN int mpm_response_write(mpm_request_t *req, const void *data, size_t l
 MPM_EXTERN int mpm_response_end(mpm_request_t *req);
 
 /* Sends len bytes of fd from offset as the whole body (Content-Length, with
- * sendfile on plain connections). The fd stays the caller's.
- * Errors: MPM_ESTATE if a response was started; I/O errors. */
+ * sendfile on plain connections). The fd stays the caller's. The fd and
+ * range are checked first (fstat): on these errors nothing was sent and the
+ * handler may still send another response: fstat's -errno (-EBADF for a
+ * closed fd), MPM_EINVAL for a negative fd or offset or an fd that
+ * is not a regular file, MPM_ERANGE when offset + len passes the file's end.
+ * Errors: MPM_ESTATE if a response was started; I/O errors (the file shrank
+ * while sending: the connection then closes). */
 MPM_EXTERN int mpm_response_send_file(mpm_request_t *req, int fd, off_t offset, size_t len);
 
 /* ------------------------------------------------------------------ */
@@ -470,6 +493,73 @@ MPM_EXTERN int mpm_config_set_thread_hooks_ex(mpm_config_t *cfg, mpm_hook_init_c
  * The pointer is the host's; the library never dereferences or frees it.
  * Inside the handler only. */
 MPM_EXTERN void *mpm_request_thread_data(const mpm_request_t *req);
+
+/* ------------------------------------------------------------------ */
+/* Added in 0.2: request id, failing a response, error pages          */
+
+/* The request's id: the same number the access log shows as request_id.
+ * Unique among all requests of one server run, across every process and
+ * thread (a counter in the shared scoreboard; the first request is 1); not
+ * unique across runs or servers. Inside the handler only. */
+MPM_EXTERN uint64_t mpm_request_id(const mpm_request_t *req);
+
+/* Whether the response head has gone out (mpm_response_send, _write,
+ * _send_file, or an answer the library sent for a failed body read): the
+ * status and headers can no longer change, and the only way left to fail
+ * the response is mpm_response_abort(). 1 or 0. */
+MPM_EXTERN int mpm_response_started(const mpm_request_t *req);
+
+/* Fails the response and ends the connection, so the client never takes a
+ * partial response for a whole one:
+ * - head already sent (a stream begun with mpm_response_write): nothing
+ *   more is written; the connection closes at once without the last chunk
+ *   (HTTP/1.1), or with a reset (TCP RST) when the body is close-delimited
+ *   (HTTP/1.0), where a clean close would look complete;
+ * - head not sent yet: the library answers 500 (through the error page
+ *   hook, see mpm_config_set_error_cb) with Connection: close.
+ * Logged with the status that was sent. Afterwards every response call
+ * returns MPM_ESTATE. Errors: MPM_ESTATE when the response was already
+ * complete (send, send_file or end returned) or already aborted. */
+MPM_EXTERN int mpm_response_abort(mpm_request_t *req);
+
+/* Closing the connection after a response: add the header
+ * "Connection: close" with mpm_response_add_header() before the head goes
+ * out. It is the one Connection value a handler may set (others stay
+ * MPM_EINVAL): the response then carries Connection: close and the
+ * connection ends after it. */
+
+/* The library's own error responses. Before sending one (400, 408, 413,
+ * 414, 417, 431, 501, 505, the 500 for a handler that did not respond or
+ * aborted before its head), the library offers it to the host's callback,
+ * which may write the body itself, e.g. JSON for an API. Plain data; the
+ * struct is only ever appended to: read `size` before a field added later. */
+typedef struct mpm_error_page {
+    size_t size;              /* sizeof the struct the library filled */
+    int status;               /* the status being sent (cannot be changed) */
+    const char *method;       /* NULL when the request line was not parsed */
+    const char *target;       /* NULL likewise */
+    uint64_t request_id;      /* as in the access log */
+    char *body;               /* out: the library's buffer for the body */
+    size_t body_cap;          /* its size (at least 4096) */
+    size_t body_len;          /* out: bytes written into body (<= body_cap) */
+    const char *content_type; /* out: Content-Type (NULL: "text/plain"); read
+                                 after the callback returns, so point it at
+                                 storage that outlives the call (a literal) */
+} mpm_error_page_t;
+
+/* Returns 0 to send the page as filled, non-zero for the library's own
+ * text/plain body. A page that is not usable (body_len > body_cap, a
+ * content_type with CR, LF or other control bytes) gets the canned one.
+ * The response has Connection: close (the library answers this way when it
+ * cannot trust the connection further), except the 500 for a handler that
+ * returned without responding, which keeps alive as usual. Called on the thread and in
+ * the process that serves the connection, possibly concurrently: it must be
+ * thread-safe; everything in *page is borrowed for the call. */
+typedef int (*mpm_error_cb)(mpm_error_page_t *page, void *data);
+
+/* Registers the error page callback (NULL: the canned text/plain bodies).
+ * Errors: MPM_EINVAL for cfg NULL. Thread: not thread-safe per cfg. */
+MPM_EXTERN int mpm_config_set_error_cb(mpm_config_t *cfg, mpm_error_cb cb, void *data);
 
 #ifdef __cplusplus
 }

@@ -83,6 +83,8 @@ struct mpm_config_s {
     mpm_access_log_cb access_cb;
     void *access_data;
     char errmsg[256];
+    mpm_error_cb error_cb; /* mpm_config_set_error_cb (config_hooks.c) */
+    void *error_data;
 };
 
 /* Fills *s with every directive's default. */

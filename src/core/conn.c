@@ -40,16 +40,34 @@ static void linger_close(mpm__conn_t *c)
     }
 }
 
-void mpm__conn_send_error(mpm__conn_t *c, int status)
+/* Big enough for the host's largest page (4096 bytes) and its head. */
+#define MPM__ERROR_RESPONSE_MAX 6144
+
+uint64_t mpm__conn_send_error(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id)
 {
-    char buf[512];
-    int len = mpm__h1_format_error(status, buf, sizeof(buf));
+    char buf[MPM__ERROR_RESPONSE_MAX];
+    size_t body_len = 0;
+    int len = mpm__error_response(c, status, req, id, buf, sizeof(buf), &body_len);
     if (len > 0) {
         struct iovec iov = {.iov_base = buf, .iov_len = (size_t)len};
         if (mpm__conn_sendv_all(c, &iov, 1) < 0)
-            return;
+            return 0;
     }
     linger_close(c);
+    return len > 0 ? body_len : 0;
+}
+
+/* The library answers before any head was complete (a rejected or cut
+ * short head, a head timeout): the answer is logged like a request, with
+ * an id of its own and no method or target. */
+static void answer_unparsed(mpm__conn_t *c, int status)
+{
+    uint64_t id = mpm__request_id_next(c->srv);
+    int64_t wall = mpm__wall_us();
+    if (!c->head_start_us)
+        c->head_start_us = mpm__now_us();
+    uint64_t sent = mpm__conn_send_error(c, status, NULL, id);
+    mpm__access_log_unparsed(c, status, id, wall, sent);
 }
 
 /* Deadline of the wait for the next request: a kept-alive connection waits
@@ -68,9 +86,9 @@ static int head_cut_short(mpm__conn_t *c, ssize_t n, int idle)
 {
     if (n == MPM_ETIMEDOUT && !idle) {
         mpm__log(c->srv, MPM_LOG_INFO, "request head timed out");
-        mpm__conn_send_error(c, 408);
+        answer_unparsed(c, 408);
     } else if (n == 0 && !idle && mpm__h1_eof(&c->h1)) {
-        mpm__conn_send_error(c, 400);
+        answer_unparsed(c, 400);
     }
     return 0;
 }
@@ -87,6 +105,7 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
     int64_t head_start = c->nrequests ? 0 : c->accepted_ms;
     uint64_t head_bytes = 0;
     int reading = 0;
+    c->head_start_us = 0;
     if (!c->draining && mpm__server_stopping(c->srv) == MPM__STOP_GRACEFUL)
         mpm__conn_start_draining(c);
     if (c->nrequests)
@@ -99,6 +118,7 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
         if (!idle && !reading) {
             reading = 1;
             head_start = head_start ? head_start : mpm__now_ms();
+            c->head_start_us = c->nrequests ? mpm__now_us() : c->accepted_us;
             mpm__sb_set_worker_state(c->unit, MPM__SB_READING);
         }
         int64_t deadline =
@@ -152,6 +172,9 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     c->pending_len = 0;
     c->nrequests = 0;
     c->accepted_ms = mpm__now_ms();
+    c->accepted_us = mpm__now_us();
+    c->head_start_us = 0;
+    c->reset_on_close = 0;
     c->draining = 0;
     c->drain_deadline = 0;
     c->broken = 0;
@@ -159,6 +182,10 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     memset(&c->resp_headers, 0, sizeof(c->resp_headers));
     c->remote[0] = c->local[0] = '\0';
     c->remote_port = c->local_port = -1;
+    /* The access log names the peer of every answer, also after a reset or
+     * our own shutdown: take it now. Without a log, the first ask does. */
+    if (srv->cfg.access_cb)
+        mpm__conn_take_peer(c);
 }
 
 static int engine_init(mpm__conn_t *c)
@@ -181,6 +208,14 @@ static void set_nodelay(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* The caller's close() then sends a reset, not a FIN: the only way to tell
+ * a close-delimited body was cut (mpm_response_abort). */
+static void reset_on_close(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
 void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
 {
     mpm__conn_t *c = malloc(sizeof(*c));
@@ -197,7 +232,7 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
             if (ev.type == MPM__H1_ERROR) {
                 mpm__log(srv, MPM_LOG_INFO, "bad request (%d): %s", ev.status,
                          ev.why ? ev.why : "");
-                mpm__conn_send_error(c, ev.status);
+                answer_unparsed(c, ev.status);
                 break;
             }
             if (!serve_request(c))
@@ -205,6 +240,8 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
         }
         mpm__h1_free(&c->h1);
     }
+    if (c->reset_on_close)
+        reset_on_close(fd);
     mpm__resp_headers_free(&c->resp_headers);
     free(c);
 }

@@ -36,7 +36,13 @@ struct mpm_request_s {
     int continue_sent;
     uint64_t body_received;
     char *whole_body;         /* mpm_request_read_body()'s buffer */
-    int64_t started_ms;
+    size_t whole_len;
+    int body_kept;            /* read_body succeeded: whole_body is the body */
+    int body_streamed;        /* the handler took body bytes with mpm_request_read */
+    int aborted;              /* mpm_response_abort() */
+    uint64_t id;              /* mpm_request_id() */
+    int64_t started_us;       /* monotonic µs when the head was complete */
+    int64_t wall_us;          /* the same moment, wall clock */
     uint64_t bytes_sent;
     int64_t body_started_ms;  /* when reading the body began (RequestReadTimeout body=) */
     uint64_t body_wire_bytes; /* bytes read from the socket since, framing included */
@@ -58,8 +64,13 @@ struct mpm__conn {
     int broken;               /* I/O failed: stop serving */
     int poll_first;           /* a response just went out: the next read would block */
     mpm__resp_headers_t resp_headers;
+    int64_t accepted_us;      /* monotonic µs */
+    int64_t head_start_us;    /* when the current head began (0: not yet) */
+    int reset_on_close;       /* an aborted response: the close must be a reset */
+    /* The peer is taken when serving begins, while the socket is whole: a
+     * reset or our own shutdown would make getpeername fail later. */
     char remote[64], local[64];
-    int remote_port, local_port;
+    int remote_port, local_port; /* local_port -1: local address not looked up yet */
     /* Last, so that an idle connection touches only the buffer's first page
      * and the fields above: memory per idle connection is what worker pays
      * for each kept-alive client. */
@@ -103,8 +114,46 @@ void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev);
  * Returns 0 or a negative error (the connection is then broken). */
 int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt);
 
-/* Sends a canned error response and closes lingeringly. */
-void mpm__conn_send_error(mpm__conn_t *c, int status);
+/* Sends the library's error response for `status` (the host's error page
+ * if it set one, else a canned text/plain one), always with Connection:
+ * close, then closes lingeringly. `req` is the request it answers, or NULL
+ * when no head was complete; `id` the request id it is logged under.
+ * Returns the body bytes sent (0 if sending failed). */
+uint64_t mpm__conn_send_error(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id);
+
+/* Formats the library's error response into buf: the host's error page
+ * (error_page.c) or the canned one. Returns the head+body length, with the
+ * body's length in *body_len, or a negative error. */
+int mpm__error_response(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id,
+                        char *buf, size_t cap, size_t *body_len);
+
+/* The body of the library's answer for `status`: the host's page (returns
+ * 1) or the canned "status reason\n" text/plain one (returns 0). body must
+ * hold MPM__ERROR_BODY_MAX bytes; *type is borrowed. */
+#define MPM__ERROR_BODY_MAX 4096
+int mpm__error_page(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id,
+                    char *body, size_t *body_len, const char **type);
+
+/* Time for the access log: monotonic and wall clock, in microseconds. */
+int64_t mpm__now_us(void);
+int64_t mpm__wall_us(void);
+
+/* A new request id: unique among every process of the server's run (a
+ * counter in the shared scoreboard). */
+uint64_t mpm__request_id_next(mpm_server_t *srv);
+
+/* Access log (access_log.c): a request the handler saw, at its end; and a
+ * response the library sent before any head was complete (method and target
+ * unknown). */
+void mpm__access_log_request(const mpm_request_t *req);
+void mpm__access_log_unparsed(mpm__conn_t *c, int status, uint64_t id, int64_t wall_us,
+                              uint64_t bytes_sent);
+
+/* The peer's address, looked up when serving begins if an access log
+ * wants every answer's peer, else on first use; the local one on first use
+ * (most handlers never ask). remote_port -1: not looked up yet. */
+void mpm__conn_take_peer(mpm__conn_t *c);
+void mpm__conn_take_local(mpm__conn_t *c);
 
 /* Request lifecycle (request.c). */
 void mpm__request_start(mpm_request_t *req, mpm__conn_t *c);

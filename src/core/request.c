@@ -17,7 +17,14 @@ void mpm__request_start(mpm_request_t *req, mpm__conn_t *c)
     req->headers = &c->resp_headers;
     req->headers->n = 0;
     req->headers->used = 0;
-    req->started_ms = mpm__now_ms();
+    req->started_us = mpm__now_us();
+    req->wall_us = mpm__wall_us();
+    req->id = mpm__request_id_next(c->srv);
+}
+
+uint64_t mpm_request_id(const mpm_request_t *req)
+{
+    return req->id;
 }
 
 const char *mpm_request_method(const mpm_request_t *req)
@@ -91,62 +98,31 @@ mpm_server_t *mpm_request_server(const mpm_request_t *req)
     return req->conn->srv;
 }
 
-/* ---- addresses, resolved on first use: most handlers never ask ---- */
-
-static int format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)len);
-        return ntohs(in->sin_port);
-    }
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)len);
-        return ntohs(in6->sin6_port);
-    }
-    snprintf(out, len, "unix");
-    return 0;
-}
-
-static void resolve_addrs(mpm__conn_t *c)
-{
-    if (c->remote_port >= 0)
-        return;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
-        ss.ss_family = AF_UNIX;
-    c->remote_port = format_addr(&ss, c->remote, sizeof(c->remote));
-    sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) != 0)
-        ss.ss_family = AF_UNIX;
-    c->local_port = format_addr(&ss, c->local, sizeof(c->local));
-}
+/* ---- addresses: the peer's taken when serving began (access_log.c) ---- */
 
 const char *mpm_request_remote_addr(const mpm_request_t *req)
 {
-    resolve_addrs(req->conn);
+    if (req->conn->remote_port < 0)
+        mpm__conn_take_peer(req->conn);
     return req->conn->remote;
 }
 
 int mpm_request_remote_port(const mpm_request_t *req)
 {
-    resolve_addrs(req->conn);
+    if (req->conn->remote_port < 0)
+        mpm__conn_take_peer(req->conn);
     return req->conn->remote_port;
 }
 
 const char *mpm_request_local_addr(const mpm_request_t *req)
 {
-    resolve_addrs(req->conn);
+    mpm__conn_take_local(req->conn);
     return req->conn->local;
 }
 
 int mpm_request_local_port(const mpm_request_t *req)
 {
-    resolve_addrs(req->conn);
+    mpm__conn_take_local(req->conn);
     return req->conn->local_port;
 }
 
@@ -167,7 +143,7 @@ static int body_error(mpm_request_t *req, int status, int err)
     req->body_failed = 1;
     if (!req->head_sent) {
         req->status = status;
-        mpm__conn_send_error(req->conn, status);
+        req->bytes_sent += mpm__conn_send_error(req->conn, status, req, req->id);
         req->head_sent = req->finished = 1;
     }
     req->conn->broken = 1;
@@ -202,7 +178,7 @@ static int body_timed_out(mpm_request_t *req)
     if (!req->finished)
         return body_error(req, 408, MPM_ETIMEDOUT);
     req->body_failed = 1;
-    mpm__conn_send_error(req->conn, 408);
+    (void)mpm__conn_send_error(req->conn, 408, req, req->id);
     req->conn->broken = 1;
     return MPM_ETIMEDOUT;
 }
@@ -255,7 +231,7 @@ static ssize_t body_fetch(mpm_request_t *req)
     return (ssize_t)c->pending_len;
 }
 
-ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len)
+static ssize_t read_some(mpm_request_t *req, void *buf, size_t len)
 {
     if (len == 0)
         return 0;
@@ -271,9 +247,21 @@ ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len)
     return (ssize_t)n;
 }
 
+ssize_t mpm_request_read(mpm_request_t *req, void *buf, size_t len)
+{
+    if (req->body_kept)
+        return 0; /* mpm_request_read_body() took it all */
+    ssize_t n = read_some(req, buf, len);
+    if (n > 0)
+        req->body_streamed = 1;
+    return n;
+}
+
 static int finish_body(mpm_request_t *req, size_t used, const char **body, size_t *len)
 {
     req->whole_body[used] = '\0';
+    req->whole_len = used;
+    req->body_kept = 1;
     *body = req->whole_body;
     *len = used;
     return 0;
@@ -283,7 +271,7 @@ static int finish_body(mpm_request_t *req, size_t used, const char **body, size_
 static int body_ends_here(mpm_request_t *req)
 {
     char extra;
-    ssize_t n = mpm_request_read(req, &extra, 1);
+    ssize_t n = read_some(req, &extra, 1);
     return n < 0 ? (int)n : n == 0 ? 0 : body_error(req, 413, MPM_ETOOLARGE);
 }
 
@@ -308,6 +296,13 @@ int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, siz
 {
     if (!body || !len)
         return MPM_EINVAL;
+    if (req->body_kept) {
+        *body = req->whole_body;
+        *len = req->whole_len;
+        return 0;
+    }
+    if (req->body_streamed)
+        return MPM_ESTATE; /* part of it is already the handler's */
     if (max == 0)
         max = (size_t)req->conn->srv->cfg.s.limit_request_body;
     if (max == 0)
@@ -330,7 +325,7 @@ int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, siz
             rc = grow_body(req, &cap, ceiling);
         if (rc < 0 || used == ceiling)
             return rc < 0 ? rc : finish_body(req, used, body, len);
-        ssize_t n = mpm_request_read(req, req->whole_body + used, cap - used);
+        ssize_t n = read_some(req, req->whole_body + used, cap - used);
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -355,24 +350,6 @@ static void discard_body(mpm_request_t *req)
     }
 }
 
-static void access_log(mpm_request_t *req)
-{
-    mpm_server_t *srv = req->conn->srv;
-    if (!srv->cfg.access_cb)
-        return;
-    mpm_access_entry_t e = {
-        .size = sizeof(e),
-        .remote_addr = mpm_request_remote_addr(req),
-        .method = req->head->method,
-        .target = req->head->target,
-        .version = req->head->version,
-        .status = req->status,
-        .bytes_sent = req->bytes_sent,
-        .duration_us = (uint64_t)(mpm__now_ms() - req->started_ms) * 1000u,
-    };
-    srv->cfg.access_cb(&e, srv->cfg.access_data);
-}
-
 void mpm__request_finish(mpm_request_t *req)
 {
     if (req->keepalive)
@@ -380,7 +357,7 @@ void mpm__request_finish(mpm_request_t *req)
     mpm__sb_worker_t *unit = req->conn->unit;
     atomic_fetch_add_explicit(&unit->requests, 1, memory_order_relaxed);
     atomic_store_explicit(&unit->last_used_ms, mpm__now_ms(), memory_order_relaxed);
-    access_log(req);
+    mpm__access_log_request(req);
     free(req->whole_body);
     req->whole_body = NULL;
 }

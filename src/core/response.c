@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -68,12 +69,26 @@ static int grow_headers(mpm__resp_headers_t *h, size_t need)
     return 0;
 }
 
+/* "Connection: close" is the handler asking to end the connection after
+ * this response: a keep-alive decision, not a header to copy. */
+static int is_connection_close(const char *name, const char *value)
+{
+    return strcasecmp(name, "connection") == 0 && strcasecmp(value, "close") == 0;
+}
+
 int mpm_response_add_header(mpm_request_t *req, const char *name, const char *value)
 {
-    if (!header_text_ok(name, 1) || !header_text_ok(value, 0) || header_is_managed(name))
+    if (!header_text_ok(name, 1) || !header_text_ok(value, 0))
+        return MPM_EINVAL;
+    int close_it = is_connection_close(name, value);
+    if (header_is_managed(name) && !close_it)
         return MPM_EINVAL;
     if (req->head_sent)
         return MPM_ESTATE;
+    if (close_it) {
+        req->keepalive = 0;
+        return 0;
+    }
     size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
     mpm__resp_headers_t *h = req->headers;
     int rc = grow_headers(h, nl + vl);
@@ -254,7 +269,8 @@ static int send_file_body(mpm_request_t *req, int fd, off_t off, size_t len)
 {
     mpm__conn_t *c = req->conn;
     while (len > 0) {
-        ssize_t n = c->tp->sendfile ? c->tp->sendfile(c, fd, &off, len) : copy_file_piece(c, fd, &off, len);
+        ssize_t n =
+            c->tp->sendfile ? c->tp->sendfile(c, fd, &off, len) : copy_file_piece(c, fd, &off, len);
         if (n == -EAGAIN) {
             int w = mpm__conn_wait(c, POLLOUT, mpm__now_ms() + c->srv->cfg.s.timeout_ms);
             if (w == MPM__WAIT_READY || w == MPM__WAIT_DRAIN)
@@ -274,17 +290,74 @@ static int send_file_body(mpm_request_t *req, int fd, off_t off, size_t len)
     return 0;
 }
 
+/* The range must be inside a regular file before anything is sent: once the
+ * head promised len bytes, a short file could only end in a broken
+ * connection. */
+static int check_file_range(int fd, off_t offset, size_t len)
+{
+    struct stat st;
+    if (fd < 0 || offset < 0)
+        return MPM_EINVAL;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return MPM_EINVAL;
+    if (offset > st.st_size || len > (uint64_t)(st.st_size - offset))
+        return MPM_ERANGE;
+    return 0;
+}
+
 int mpm_response_send_file(mpm_request_t *req, int fd, off_t offset, size_t len)
 {
     if (req->head_sent)
         return MPM_ESTATE;
-    if (fd < 0 || offset < 0)
-        return MPM_EINVAL;
+    int rc = check_file_range(fd, offset, len);
+    if (rc < 0)
+        return rc;
     req->finished = 1;
-    int rc = send_with_head(req, (int64_t)len, NULL, 0);
+    rc = send_with_head(req, (int64_t)len, NULL, 0);
     if (rc < 0 || req->framing == MPM__H1_NO_BODY)
         return rc;
     return send_file_body(req, fd, offset, len);
+}
+
+int mpm_response_started(const mpm_request_t *req)
+{
+    return req->head_sent ? 1 : 0;
+}
+
+/* The library's 500 in place of the handler's response: the host's error
+ * page, or a plain text one. */
+static void send_library_500(mpm_request_t *req)
+{
+    char body[MPM__ERROR_BODY_MAX];
+    size_t len = 0;
+    const char *type;
+    req->status = 500;
+    req->headers->n = 0;
+    req->headers->used = 0;
+    (void)mpm__error_page(req->conn, 500, req, req->id, body, &len, &type);
+    (void)mpm_response_add_header(req, "Content-Type", type);
+    (void)mpm_response_send(req, body, len);
+}
+
+int mpm_response_abort(mpm_request_t *req)
+{
+    if (req->finished || req->aborted)
+        return MPM_ESTATE;
+    req->aborted = 1;
+    if (!req->head_sent) {
+        req->keepalive = 0;
+        send_library_500(req);
+        return 0;
+    }
+    mpm__conn_t *c = req->conn;
+    req->finished = 1;
+    req->keepalive = 0;
+    c->broken = 1; /* nothing more goes out: no last chunk, no lingering */
+    if (req->framing == MPM__H1_UNTIL_CLOSE)
+        c->reset_on_close = 1;
+    return 0;
 }
 
 void mpm__response_complete(mpm_request_t *req)
@@ -292,14 +365,9 @@ void mpm__response_complete(mpm_request_t *req)
     if (req->finished)
         return;
     if (!req->head_sent) {
-        static const char msg[] = "500 Internal Server Error\n";
         mpm__log(req->conn->srv, MPM_LOG_ERROR, "handler returned without responding to %s %s",
                  req->head->method, req->head->target);
-        req->status = 500;
-        req->headers->n = 0;
-        req->headers->used = 0;
-        (void)mpm_response_add_header(req, "Content-Type", "text/plain");
-        (void)mpm_response_send(req, msg, sizeof(msg) - 1);
+        send_library_500(req);
         return;
     }
     (void)mpm_response_end(req);

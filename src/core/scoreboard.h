@@ -50,6 +50,9 @@ typedef struct mpm__scoreboard {
     /* Counts of children that exited, so totals survive slot reuse. */
     atomic_uint_fast64_t retired_connections;
     atomic_uint_fast64_t retired_requests;
+    /* The last request id handed out (mpm_request_id()): shared, so ids are
+     * unique across the server's processes. */
+    atomic_uint_fast64_t last_request_id;
     mpm__sb_slot_t slot[];
 } mpm__scoreboard_t;
 
