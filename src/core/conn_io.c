@@ -46,7 +46,7 @@ static int graceful_bound_passed(mpm_server_t *srv)
     if (!bound || mpm__now_ms() < bound)
         return 0;
     mpm__log(srv, MPM_LOG_INFO, "GracefulShutdownTimeout reached: closing connections");
-    mpm_server_stop(srv, 0);
+    mpm__server_stop_local(srv, 0);
     return 1;
 }
 

@@ -345,7 +345,7 @@ int mpm__pool_stop(mpm__pool_t *pool, int64_t deadline_ms)
     int rc = pool->init_failed ? MPM_ECHILD : 0;
     if (!all_done) {
         /* Library I/O of the abandoned connections must end now too. */
-        mpm_server_stop(pool->srv, 0);
+        mpm__server_stop_local(pool->srv, 0);
         abandon_threads(pool);
         pthread_mutex_unlock(&pool->lock);
         return rc;
