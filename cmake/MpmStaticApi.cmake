@@ -1,4 +1,4 @@
-# mpm_add_public_static(NAME OBJLIB EXTRA_OBJECTS)
+# mpm_add_public_static(NAME OBJLIB EXTRA_OBJECTS EXTRA_TARGETS)
 #
 # A static library that exposes only default-visibility symbols (the public
 # mpm_* API). Every object of OBJLIB, plus EXTRA_OBJECTS (a generator
@@ -11,7 +11,10 @@ if(NOT MPM_OBJCOPY)
   message(FATAL_ERROR "objcopy not found: apt-get install binutils")
 endif()
 
-function(mpm_add_public_static name objlib extra_objects)
+# EXTRA_TARGETS names the targets that build EXTRA_OBJECTS: an object file
+# of another target is no build-order dependency by itself, and a fresh
+# parallel build would otherwise link before it exists.
+function(mpm_add_public_static name objlib extra_objects extra_targets)
   set(_obj ${CMAKE_CURRENT_BINARY_DIR}/${name}_api.o)
   add_custom_command(OUTPUT ${_obj}
     COMMAND ${CMAKE_LINKER} -r -o ${_obj} $<TARGET_OBJECTS:${objlib}> ${extra_objects}
@@ -22,4 +25,5 @@ function(mpm_add_public_static name objlib extra_objects)
     VERBATIM)
   add_library(${name} STATIC ${_obj})
   set_target_properties(${name} PROPERTIES LINKER_LANGUAGE C)
+  add_dependencies(${name} ${objlib} ${extra_targets})
 endfunction()
