@@ -19,7 +19,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 list=$here/mutations.tsv
 only=
-scratch=${TMPDIR:-/tmp}/mpmlib-mutate-$(id -u)
+# One scratch folder per checkout: two runs from different trees must not
+# share (and overwrite) one copy.
+scratch=${TMPDIR:-/tmp}/mpmlib-mutate-$(id -u)-$(printf '%s' "$root" | cksum | cut -d' ' -f1)
 tmo=300
 while getopts "l:n:d:t:h" opt; do
     case $opt in
