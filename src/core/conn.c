@@ -161,12 +161,15 @@ static int serve_request(mpm__conn_t *c)
     return keep;
 }
 
-static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
+static void conn_init(mpm__conn_t *c, mpm_server_t *srv, const mpm__accepted_t *a,
+                      mpm__sb_worker_t *unit)
 {
     c->srv = srv;
     c->unit = unit;
-    c->fd = fd;
-    c->tp = &mpm__transport_tcp;
+    c->fd = a->fd;
+    c->tp = srv->listeners[a->listener].tp;
+    c->tp_state = NULL;
+    c->handshake_deadline = 0;
     c->in_start = c->in_end = 0;
     c->pending_body = NULL;
     c->pending_len = 0;
@@ -182,10 +185,34 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     memset(&c->resp_headers, 0, sizeof(c->resp_headers));
     c->remote[0] = c->local[0] = '\0';
     c->remote_port = c->local_port = -1;
-    /* The access log names the peer of every answer, also after a reset or
-     * our own shutdown: take it now. Without a log, the first ask does. */
-    if (srv->cfg.access_cb)
-        mpm__conn_take_peer(c);
+    c->peer_len = a->peer_len;
+    memcpy(&c->peer, &a->peer, sizeof(c->peer));
+}
+
+/* The transport's handshake, a step at a time, until done or its deadline
+ * (the first head's: RequestReadTimeout header= from the accept, as
+ * mod_reqtimeout times a TLS handshake). Returns 0 or a negative code. */
+static int conn_handshake(mpm__conn_t *c)
+{
+    for (;;) {
+        int rc = c->tp->handshake(c);
+        if (!mpm__would_block(rc))
+            return rc;
+        if (!c->handshake_deadline)
+            c->handshake_deadline =
+                mpm__read_deadline(c, &c->srv->cfg.s.header_timeout, c->accepted_ms, 0);
+        int w = mpm__conn_wait(c, mpm__want_events(rc), c->handshake_deadline);
+        if (w == MPM__WAIT_TIMEOUT)
+            return MPM_ETIMEDOUT;
+        if (w == MPM__WAIT_STOP)
+            return MPM_ECLOSED;
+    }
+}
+
+static int conn_open(mpm__conn_t *c)
+{
+    int rc = c->tp->open(c);
+    return rc < 0 ? rc : conn_handshake(c);
 }
 
 static int engine_init(mpm__conn_t *c)
@@ -216,17 +243,18 @@ static void reset_on_close(int fd)
     (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
-void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
+void mpm__conn_serve(mpm_server_t *srv, const mpm__accepted_t *a, mpm__sb_worker_t *unit)
 {
+    int fd = a->fd;
     mpm__conn_t *c = malloc(sizeof(*c));
     if (!c) {
         mpm__log(srv, MPM_LOG_ERROR, "out of memory for a connection");
         return;
     }
-    conn_init(c, srv, fd, unit);
+    conn_init(c, srv, a, unit);
     set_nodelay(fd);
     atomic_fetch_add_explicit(&unit->connections, 1, memory_order_relaxed);
-    if (engine_init(c) == 0) {
+    if (conn_open(c) == 0 && engine_init(c) == 0) {
         mpm__h1_event_t ev;
         while (read_head(c, &ev)) {
             if (ev.type == MPM__H1_ERROR) {
@@ -240,6 +268,7 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
         }
         mpm__h1_free(&c->h1);
     }
+    c->tp->close(c);
     if (c->reset_on_close)
         reset_on_close(fd);
     mpm__resp_headers_free(&c->resp_headers);

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 
 /* Raw input buffer. Also bounds pipelined bytes held while a request runs. */
 #define MPM__CONN_INBUF 16384
@@ -52,7 +53,9 @@ struct mpm__conn {
     mpm_server_t *srv;
     mpm__sb_worker_t *unit;
     int fd;
-    const mpm__transport_t *tp;
+    const mpm__transport_t *tp; /* the listener's */
+    void *tp_state;             /* the transport's, from open to close */
+    int64_t handshake_deadline; /* the transport's handshake ends by then */
     mpm__h1_t h1;
     size_t in_start, in_end;
     const char *pending_body; /* body bytes the engine reported, not yet handed out */
@@ -67,15 +70,34 @@ struct mpm__conn {
     int64_t accepted_us;      /* monotonic µs */
     int64_t head_start_us;    /* when the current head began (0: not yet) */
     int reset_on_close;       /* an aborted response: the close must be a reset */
-    /* The peer is taken when serving begins, while the socket is whole: a
-     * reset or our own shutdown would make getpeername fail later. */
+    /* The peer's address as accept gave it (peer_len 0: unknown), so a
+     * reset or our own shutdown, which make getpeername fail, cannot lose
+     * it; formatted into remote on first use. */
+    socklen_t peer_len;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer;
     char remote[64], local[64];
-    int remote_port, local_port; /* local_port -1: local address not looked up yet */
+    int remote_port, local_port; /* -1: not formatted / looked up yet */
     /* Last, so that an idle connection touches only the buffer's first page
      * and the fields above: memory per idle connection is what worker pays
      * for each kept-alive client. */
     char in[MPM__CONN_INBUF];
 };
+
+/* The poll events a transport's MPM__WANT_READ / MPM__WANT_WRITE waits for. */
+static inline short mpm__want_events(ssize_t want)
+{
+    return want == MPM__WANT_WRITE ? POLLOUT : POLLIN;
+}
+
+/* Whether a transport code says "would block" (either direction). */
+static inline int mpm__would_block(ssize_t rc)
+{
+    return rc == MPM__WANT_READ || rc == MPM__WANT_WRITE;
+}
 
 /* Outcome of waiting for the socket. */
 enum { MPM__WAIT_READY = 1, MPM__WAIT_TIMEOUT = 0, MPM__WAIT_STOP = -1, MPM__WAIT_DRAIN = 2 };
@@ -149,9 +171,9 @@ void mpm__access_log_request(const mpm_request_t *req);
 void mpm__access_log_unparsed(mpm__conn_t *c, int status, uint64_t id, int64_t wall_us,
                               uint64_t bytes_sent);
 
-/* The peer's address, looked up when serving begins if an access log
- * wants every answer's peer, else on first use; the local one on first use
- * (most handlers never ask). remote_port -1: not looked up yet. */
+/* The peer's address, as accept gave it, formatted on first use (an
+ * access-log entry or a handler's ask); the local one looked up on first
+ * use (most handlers never ask). */
 void mpm__conn_take_peer(mpm__conn_t *c);
 void mpm__conn_take_local(mpm__conn_t *c);
 

@@ -91,10 +91,12 @@ static void compact_input(mpm__conn_t *c)
     }
 }
 
-/* Waits for input; 0 when readable, else what mpm__conn_fill() returns. */
-static int wait_readable(mpm__conn_t *c, int64_t deadline_ms)
+/* Waits until the socket is ready for what the transport wants (readable
+ * for plain input; a TLS read may want it writable); 0 when ready, else
+ * what mpm__conn_fill() returns. */
+static int wait_for_input(mpm__conn_t *c, short events, int64_t deadline_ms)
 {
-    int w = mpm__conn_wait(c, POLLIN, deadline_ms);
+    int w = mpm__conn_wait(c, events, deadline_ms);
     if (w == MPM__WAIT_READY)
         return 0;
     if (w == MPM__WAIT_TIMEOUT)
@@ -114,7 +116,7 @@ ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
     /* Right after a response the client has rarely sent its next request
      * yet: wait before reading rather than make a recv() that would only say
      * EAGAIN. One syscall less per kept-alive request. */
-    int rc = c->poll_first ? wait_readable(c, deadline_ms) : 0;
+    int rc = c->poll_first && c->tp->pending(c) == 0 ? wait_for_input(c, POLLIN, deadline_ms) : 0;
     c->poll_first = 0;
     while (rc == 0) {
         ssize_t n = c->tp->recv(c, c->in + c->in_end, sizeof(c->in) - c->in_end);
@@ -124,11 +126,11 @@ ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
         }
         if (n == 0)
             return 0;
-        if (n != -EAGAIN) {
+        if (!mpm__would_block(n)) {
             c->broken = 1;
             return MPM_ECLOSED;
         }
-        rc = wait_readable(c, deadline_ms);
+        rc = wait_for_input(c, mpm__want_events(n), deadline_ms);
     }
     return rc;
 }
@@ -181,12 +183,12 @@ int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt)
             advance_iov(&iov, &iovcnt, (size_t)n);
             continue;
         }
-        if (n != -EAGAIN) {
+        if (!mpm__would_block(n)) {
             c->broken = 1;
             return n == -EPIPE || n == -ECONNRESET ? MPM_ECLOSED : (int)n;
         }
         int64_t deadline = mpm__now_ms() + c->srv->cfg.s.timeout_ms;
-        int w = mpm__conn_wait(c, POLLOUT, deadline);
+        int w = mpm__conn_wait(c, mpm__want_events(n), deadline);
         if (w == MPM__WAIT_DRAIN)
             continue;
         if (w != MPM__WAIT_READY) {

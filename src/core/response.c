@@ -271,8 +271,8 @@ static int send_file_body(mpm_request_t *req, int fd, off_t off, size_t len)
     while (len > 0) {
         ssize_t n =
             c->tp->sendfile ? c->tp->sendfile(c, fd, &off, len) : copy_file_piece(c, fd, &off, len);
-        if (n == -EAGAIN) {
-            int w = mpm__conn_wait(c, POLLOUT, mpm__now_ms() + c->srv->cfg.s.timeout_ms);
+        if (mpm__would_block(n)) {
+            int w = mpm__conn_wait(c, mpm__want_events(n), mpm__now_ms() + c->srv->cfg.s.timeout_ms);
             if (w == MPM__WAIT_READY || w == MPM__WAIT_DRAIN)
                 continue;
             c->broken = 1;
