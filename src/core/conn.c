@@ -151,6 +151,7 @@ static int serve_request(mpm__conn_t *c)
     c->srv->cfg.handler(&req, c->srv->cfg.handler_data);
     mpm__response_complete(&req);
     mpm__request_finish(&req);
+    mpm__conn_out_release(c); /* drained: an idle connection keeps no copy */
     int keep = req.keepalive && !c->broken && !req.body_failed;
     /* Unread input (the rest of a body, pipelined requests) would make our
      * close a reset that can destroy the answer in flight: linger instead. */
@@ -178,6 +179,9 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, const mpm__accepted_t *
     c->accepted_us = mpm__now_us();
     c->head_start_us = 0;
     c->reset_on_close = 0;
+    c->out = NULL;
+    c->out_start = c->out_end = c->out_cap = 0;
+    c->write_stall_deadline = 0;
     c->draining = 0;
     c->drain_deadline = 0;
     c->broken = 0;
@@ -272,5 +276,6 @@ void mpm__conn_serve(mpm_server_t *srv, const mpm__accepted_t *a, mpm__sb_worker
     if (c->reset_on_close)
         reset_on_close(fd);
     mpm__resp_headers_free(&c->resp_headers);
+    free(c->out);
     free(c);
 }

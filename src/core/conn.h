@@ -70,6 +70,16 @@ struct mpm__conn {
     int64_t accepted_us;      /* monotonic µs */
     int64_t head_start_us;    /* when the current head began (0: not yet) */
     int reset_on_close;       /* an aborted response: the close must be a reset */
+    /* Response bytes the socket did not take without blocking, copied so
+     * that they outlive the caller's memory and whoever drives the
+     * connection next can finish them: out[out_start, out_end). Allocated
+     * on the first write that would block, released when drained between
+     * requests. */
+    char *out;
+    size_t out_start, out_end, out_cap;
+    /* 0 while writes progress; once one would block, the moment the stall
+     * becomes fatal (Timeout without a byte taken). Progress clears it. */
+    int64_t write_stall_deadline;
     /* The peer's address as accept gave it (peer_len 0: unknown), so a
      * reset or our own shutdown, which make getpeername fail, cannot lose
      * it; formatted into remote on first use. */
@@ -132,9 +142,35 @@ int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, i
  * the buffer is exhausted). */
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev);
 
-/* Writes every byte of iov, waiting up to Timeout for each step.
- * Returns 0 or a negative error (the connection is then broken). */
+/* Writes every byte of iov: straight to the transport while it takes them;
+ * what it does not take is copied into the connection's output queue and
+ * flushed from there. Returns once everything went out (blocking path), 0,
+ * or a negative error (the connection is then broken): MPM_ETIMEDOUT when
+ * the client took no byte for Timeout. iov is modified. */
 int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt);
+
+/* One non-blocking pass over the output queue: 0 when it is empty,
+ * MPM__WANT_READ / MPM__WANT_WRITE when the transport would block, or a
+ * negative error. What a loop calls when the socket is ready again. */
+ssize_t mpm__conn_out_write(mpm__conn_t *c);
+
+/* Writes the output queue out, waiting (Timeout per stall). 0 or a
+ * negative error (the connection is then broken). */
+int mpm__conn_out_flush(mpm__conn_t *c);
+
+/* Waits for the socket after a write that would block (`want` is the
+ * transport's MPM__WANT_*), bounded by the stall deadline. 0 to retry, or
+ * a negative error (the connection is then broken). */
+int mpm__conn_wait_writable(mpm__conn_t *c, ssize_t want);
+
+/* A write moved bytes: the stall clock stops. */
+static inline void mpm__conn_wrote(mpm__conn_t *c)
+{
+    c->write_stall_deadline = 0;
+}
+
+/* Frees the output queue's memory if it is empty (between requests). */
+void mpm__conn_out_release(mpm__conn_t *c);
 
 /* Sends the library's error response for `status` (the host's error page
  * if it set one, else a canned text/plain one), always with Connection:

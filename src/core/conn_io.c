@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -172,28 +173,127 @@ static void advance_iov(struct iovec **iov, int *iovcnt, size_t n)
     }
 }
 
-int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt)
+/* How much of a blocked write the blocking path copies at a time: the
+ * queue is flushed before more is copied, so a large body to a slow
+ * reader costs this much memory, not its size. */
+#define MPM__OUTQ_CHUNK (64 * 1024)
+
+static int io_error(mpm__conn_t *c, ssize_t n)
+{
+    c->broken = 1;
+    return n == -EPIPE || n == -ECONNRESET ? MPM_ECLOSED : (int)n;
+}
+
+int mpm__conn_wait_writable(mpm__conn_t *c, ssize_t want)
+{
+    if (!c->write_stall_deadline)
+        c->write_stall_deadline = mpm__now_ms() + c->srv->cfg.s.timeout_ms;
+    int w = mpm__conn_wait(c, mpm__want_events(want), c->write_stall_deadline);
+    if (w == MPM__WAIT_READY || w == MPM__WAIT_DRAIN)
+        return 0;
+    c->broken = 1;
+    return w == MPM__WAIT_TIMEOUT ? MPM_ETIMEDOUT : MPM_ECLOSED;
+}
+
+/* Copies up to MPM__OUTQ_CHUNK bytes of iov (advanced past them) to the
+ * end of the output queue. 0 or MPM_ENOMEM. */
+static int out_queue(mpm__conn_t *c, struct iovec **iov, int *iovcnt)
+{
+    size_t want = 0;
+    for (int i = 0; i < *iovcnt && want < MPM__OUTQ_CHUNK; i++)
+        want += (*iov)[i].iov_len;
+    if (want > MPM__OUTQ_CHUNK)
+        want = MPM__OUTQ_CHUNK;
+    if (c->out_start == c->out_end)
+        c->out_start = c->out_end = 0;
+    if (c->out_cap - c->out_end < want) {
+        size_t cap = c->out_end + want;
+        char *p = realloc(c->out, cap);
+        if (!p)
+            return MPM_ENOMEM;
+        c->out = p;
+        c->out_cap = cap;
+    }
+    size_t left = want;
+    while (left > 0) {
+        size_t n = (*iov)->iov_len < left ? (*iov)->iov_len : left;
+        memcpy(c->out + c->out_end, (*iov)->iov_base, n);
+        c->out_end += n;
+        left -= n;
+        advance_iov(iov, iovcnt, n);
+    }
+    return 0;
+}
+
+ssize_t mpm__conn_out_write(mpm__conn_t *c)
+{
+    while (c->out_start < c->out_end) {
+        struct iovec v = {.iov_base = c->out + c->out_start, .iov_len = c->out_end - c->out_start};
+        ssize_t n = c->tp->sendv(c, &v, 1);
+        if (n < 0)
+            return n;
+        c->out_start += (size_t)n;
+        mpm__conn_wrote(c);
+    }
+    c->out_start = c->out_end = 0;
+    return 0;
+}
+
+/* Flushes the queue, waiting first if the last write said it would block
+ * (want: MPM__WANT_*, or 0 to try at once). */
+static int out_flush_after(mpm__conn_t *c, ssize_t want)
+{
+    for (;;) {
+        ssize_t n = want ? want : mpm__conn_out_write(c);
+        want = 0;
+        if (n == 0)
+            return 0;
+        if (!mpm__would_block(n))
+            return io_error(c, n);
+        int rc = mpm__conn_wait_writable(c, n);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int mpm__conn_out_flush(mpm__conn_t *c)
 {
     if (c->broken)
         return MPM_ECLOSED;
+    return out_flush_after(c, 0);
+}
+
+void mpm__conn_out_release(mpm__conn_t *c)
+{
+    if (c->out_start != c->out_end)
+        return;
+    free(c->out);
+    c->out = NULL;
+    c->out_start = c->out_end = c->out_cap = 0;
+}
+
+int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt)
+{
+    int rc = mpm__conn_out_flush(c); /* queued bytes go first */
+    if (rc < 0)
+        return rc;
     advance_iov(&iov, &iovcnt, 0); /* skips empty entries */
     while (iovcnt > 0) {
         ssize_t n = c->tp->sendv(c, iov, iovcnt);
         if (n >= 0) {
             advance_iov(&iov, &iovcnt, (size_t)n);
+            mpm__conn_wrote(c);
             continue;
         }
-        if (!mpm__would_block(n)) {
+        if (!mpm__would_block(n))
+            return io_error(c, n);
+        /* What the socket did not take becomes the connection's own. */
+        rc = out_queue(c, &iov, &iovcnt);
+        if (rc == 0)
+            rc = out_flush_after(c, n);
+        if (rc < 0) {
             c->broken = 1;
-            return n == -EPIPE || n == -ECONNRESET ? MPM_ECLOSED : (int)n;
-        }
-        int64_t deadline = mpm__now_ms() + c->srv->cfg.s.timeout_ms;
-        int w = mpm__conn_wait(c, mpm__want_events(n), deadline);
-        if (w == MPM__WAIT_DRAIN)
-            continue;
-        if (w != MPM__WAIT_READY) {
-            c->broken = 1;
-            return w == MPM__WAIT_TIMEOUT ? MPM_ETIMEDOUT : MPM_ECLOSED;
+            return rc;
         }
     }
     return 0;
