@@ -123,7 +123,15 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
         }
         int64_t deadline =
             idle ? idle_deadline(c, started) : mpm__read_deadline(c, t, head_start, head_bytes);
-        ssize_t n = mpm__conn_fill(c, deadline);
+        /* A kept-alive connection holding buffers waits a moment first; if
+         * still silent, it parks and waits the rest without them. */
+        int may_park = idle && c->nrequests && c->in && c->in_start == c->in_end;
+        int64_t until = may_park ? min64(deadline, mpm__now_ms() + MPM__CONN_PARK_AFTER_MS) : deadline;
+        ssize_t n = mpm__conn_fill(c, until);
+        if (n == MPM_ETIMEDOUT && until < deadline) {
+            mpm__conn_park(c);
+            continue;
+        }
         if (n == MPM_EAGAIN)
             continue; /* draining began: deadline re-planned above */
         if (n <= 0)
@@ -171,6 +179,7 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, const mpm__accepted_t *
     c->tp = srv->listeners[a->listener].tp;
     c->tp_state = NULL;
     c->handshake_deadline = 0;
+    c->in = NULL;
     c->in_start = c->in_end = 0;
     c->pending_body = NULL;
     c->pending_len = 0;
@@ -277,5 +286,6 @@ void mpm__conn_serve(mpm_server_t *srv, const mpm__accepted_t *a, mpm__sb_worker
         reset_on_close(fd);
     mpm__resp_headers_free(&c->resp_headers);
     free(c->out);
+    free(c->in);
     free(c);
 }

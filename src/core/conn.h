@@ -10,6 +10,11 @@
 
 /* Raw input buffer. Also bounds pipelined bytes held while a request runs. */
 #define MPM__CONN_INBUF 16384
+/* A kept-alive connection silent this long, with nothing buffered, parks:
+ * it gives back its input buffer and the engine's and the response
+ * headers' memory (a client that sends its next request at once keeps
+ * them, and pays no allocation). */
+#define MPM__CONN_PARK_AFTER_MS 100
 /* Body bytes discarded after a handler that did not read the whole body,
  * before we give up keep-alive and close instead. */
 #define MPM__CONN_DISCARD_MAX (256 * 1024)
@@ -57,6 +62,7 @@ struct mpm__conn {
     void *tp_state;             /* the transport's, from open to close */
     int64_t handshake_deadline; /* the transport's handshake ends by then */
     mpm__h1_t h1;
+    char *in;                 /* MPM__CONN_INBUF bytes; NULL while parked */
     size_t in_start, in_end;
     const char *pending_body; /* body bytes the engine reported, not yet handed out */
     size_t pending_len;
@@ -91,10 +97,6 @@ struct mpm__conn {
     } peer;
     char remote[64], local[64];
     int remote_port, local_port; /* -1: not formatted / looked up yet */
-    /* Last, so that an idle connection touches only the buffer's first page
-     * and the fields above: memory per idle connection is what worker pays
-     * for each kept-alive client. */
-    char in[MPM__CONN_INBUF];
 };
 
 /* The poll events a transport's MPM__WANT_READ / MPM__WANT_WRITE waits for. */
@@ -122,7 +124,13 @@ int mpm__conn_wait(mpm__conn_t *c, short events, int64_t deadline_ms);
  * (with Connection: close) if it arrives before drain_deadline. */
 void mpm__conn_start_draining(mpm__conn_t *c);
 
-/* Reads more bytes into the input buffer, waiting until deadline_ms.
+/* Gives back what a kept-alive connection with nothing buffered does not
+ * need while it waits: the input buffer, the engine's arena and header
+ * arrays, the response-header buffer. Each comes back when next needed. */
+void mpm__conn_park(mpm__conn_t *c);
+
+/* Reads more bytes into the input buffer (allocated here if the connection
+ * was parked), waiting until deadline_ms.
  * Returns bytes read (> 0), 0 on EOF, MPM_ETIMEDOUT, MPM_EAGAIN when a
  * graceful stop began (re-plan, then call again), MPM_ECLOSED (hard stop or
  * I/O error). */

@@ -85,7 +85,7 @@ static void compact_input(mpm__conn_t *c)
 {
     if (c->in_start == c->in_end) {
         c->in_start = c->in_end = 0;
-    } else if (c->in_end == sizeof(c->in) && c->in_start > 0) {
+    } else if (c->in_end == MPM__CONN_INBUF && c->in_start > 0) {
         memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
         c->in_end -= c->in_start;
         c->in_start = 0;
@@ -112,15 +112,24 @@ ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
 {
     if (c->pending_len == 0)
         compact_input(c);
-    if (c->in_end == sizeof(c->in))
+    if (c->in_end == MPM__CONN_INBUF)
         return MPM_ERANGE; /* caller must consume first */
     /* Right after a response the client has rarely sent its next request
      * yet: wait before reading rather than make a recv() that would only say
      * EAGAIN. One syscall less per kept-alive request. */
     int rc = c->poll_first && c->tp->pending(c) == 0 ? wait_for_input(c, POLLIN, deadline_ms) : 0;
     c->poll_first = 0;
+    if (rc == 0 && !c->in) {
+        /* Only once bytes are there: a parked connection waits without it. */
+        c->in = malloc(MPM__CONN_INBUF);
+        if (!c->in) {
+            mpm__log(c->srv, MPM_LOG_ERROR, "out of memory for a connection's input");
+            c->broken = 1;
+            return MPM_ECLOSED;
+        }
+    }
     while (rc == 0) {
-        ssize_t n = c->tp->recv(c, c->in + c->in_end, sizeof(c->in) - c->in_end);
+        ssize_t n = c->tp->recv(c, c->in + c->in_end, MPM__CONN_INBUF - c->in_end);
         if (n > 0) {
             c->in_end += (size_t)n;
             return n;
@@ -156,8 +165,24 @@ int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, i
 
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev)
 {
-    size_t used = mpm__h1_feed(&c->h1, c->in + c->in_start, c->in_end - c->in_start, ev);
+    /* A parked connection has no buffer; the engine may still owe an
+     * event for zero bytes. */
+    const char *at = c->in ? c->in + c->in_start : "";
+    size_t used = mpm__h1_feed(&c->h1, at, c->in_end - c->in_start, ev);
     c->in_start += used;
+}
+
+void mpm__conn_park(mpm__conn_t *c)
+{
+    if (c->in_start != c->in_end || c->pending_len)
+        return;
+    free(c->in);
+    c->in = NULL;
+    c->in_start = c->in_end = 0;
+    mpm__h1_free(&c->h1); /* the engine allocates again at the next head */
+    mpm__resp_headers_free(&c->resp_headers);
+    mpm__conn_out_release(c);
+    c->poll_first = 1; /* wait for bytes before taking a buffer for them */
 }
 
 static void advance_iov(struct iovec **iov, int *iovcnt, size_t n)
