@@ -24,16 +24,27 @@ static int failure_is_transient(int err)
            err == EPROTO || err == EPERM;
 }
 
-int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms)
+int mpm__accept(mpm_server_t *srv, unsigned li, int *backoff_ms, mpm__accepted_t *out)
 {
+    /* The peer's address comes with the accept itself: the kernel gives it
+     * even for a client that already reset, when getpeername() no longer
+     * would. A unix peer's longer address is cut to its family. */
+    memset(out, 0, sizeof(*out));
+    out->listener = li;
+    out->peer_len = sizeof(out->peer);
     /* Registered before any fork can copy it: the connection belongs to this
      * server, and other servers' children must not hold it open. */
     mpm__fdreg_lock();
-    int fd = mpm__fdreg_keep(srv, accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    int fd = mpm__fdreg_keep(srv, accept4(srv->listeners[li].fd, &out->peer.sa, &out->peer_len,
+                                          SOCK_NONBLOCK | SOCK_CLOEXEC));
+    out->fd = fd;
     if (fd >= 0) {
+        if (out->peer_len > sizeof(out->peer))
+            out->peer_len = sizeof(out->peer);
         *backoff_ms = 0;
         return fd;
     }
+    out->peer_len = 0;
     int err = errno;
     if (failure_is_exhaustion(err)) {
         int b = *backoff_ms ? *backoff_ms * 2 : MPM__ACCEPT_BACKOFF_MIN_MS;

@@ -1,5 +1,5 @@
 /* Access-log entries: one per response the library sends, the handler's and
- * its own answers alike, with the peer taken when serving began. */
+ * its own answers alike, with the peer as accept gave it. */
 #include "conn.h"
 
 #include <arpa/inet.h>
@@ -25,15 +25,16 @@ static int format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
 
 void mpm__conn_take_peer(mpm__conn_t *c)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0) {
-        /* The client reset between accept and now: nothing to name. */
+    if (c->remote_port >= 0)
+        return;
+    if (c->peer_len == 0) {
         snprintf(c->remote, sizeof(c->remote), "-");
         c->remote_port = 0;
         return;
     }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, &c->peer, c->peer_len);
     c->remote_port = format_addr(&ss, c->remote, sizeof(c->remote));
 }
 
@@ -60,6 +61,7 @@ void mpm__access_log_request(const mpm_request_t *req)
     const mpm_server_t *srv = req->conn->srv;
     if (!srv->cfg.access_cb)
         return;
+    mpm__conn_take_peer(req->conn);
     mpm_access_entry_t e = {
         .size = sizeof(e),
         .remote_addr = req->conn->remote,
@@ -84,6 +86,7 @@ void mpm__access_log_unparsed(mpm__conn_t *c, int status, uint64_t id, int64_t w
     const mpm_server_t *srv = c->srv;
     if (!srv->cfg.access_cb)
         return;
+    mpm__conn_take_peer(c);
     mpm_access_entry_t e = {
         .size = sizeof(e),
         .remote_addr = c->remote,

@@ -123,7 +123,15 @@ static int read_head(mpm__conn_t *c, mpm__h1_event_t *ev)
         }
         int64_t deadline =
             idle ? idle_deadline(c, started) : mpm__read_deadline(c, t, head_start, head_bytes);
-        ssize_t n = mpm__conn_fill(c, deadline);
+        /* A kept-alive connection holding buffers waits a moment first; if
+         * still silent, it parks and waits the rest without them. */
+        int may_park = idle && c->nrequests && c->in && c->in_start == c->in_end;
+        int64_t until = may_park ? min64(deadline, mpm__now_ms() + MPM__CONN_PARK_AFTER_MS) : deadline;
+        ssize_t n = mpm__conn_fill(c, until);
+        if (n == MPM_ETIMEDOUT && until < deadline) {
+            mpm__conn_park(c);
+            continue;
+        }
         if (n == MPM_EAGAIN)
             continue; /* draining began: deadline re-planned above */
         if (n <= 0)
@@ -151,6 +159,7 @@ static int serve_request(mpm__conn_t *c)
     c->srv->cfg.handler(&req, c->srv->cfg.handler_data);
     mpm__response_complete(&req);
     mpm__request_finish(&req);
+    mpm__conn_out_release(c); /* drained: an idle connection keeps no copy */
     int keep = req.keepalive && !c->broken && !req.body_failed;
     /* Unread input (the rest of a body, pipelined requests) would make our
      * close a reset that can destroy the answer in flight: linger instead. */
@@ -161,12 +170,16 @@ static int serve_request(mpm__conn_t *c)
     return keep;
 }
 
-static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
+static void conn_init(mpm__conn_t *c, mpm_server_t *srv, const mpm__accepted_t *a,
+                      mpm__sb_worker_t *unit)
 {
     c->srv = srv;
     c->unit = unit;
-    c->fd = fd;
-    c->tp = &mpm__transport_tcp;
+    c->fd = a->fd;
+    c->tp = srv->listeners[a->listener].tp;
+    c->tp_state = NULL;
+    c->handshake_deadline = 0;
+    c->in = NULL;
     c->in_start = c->in_end = 0;
     c->pending_body = NULL;
     c->pending_len = 0;
@@ -175,6 +188,9 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     c->accepted_us = mpm__now_us();
     c->head_start_us = 0;
     c->reset_on_close = 0;
+    c->out = NULL;
+    c->out_start = c->out_end = c->out_cap = 0;
+    c->write_stall_deadline = 0;
     c->draining = 0;
     c->drain_deadline = 0;
     c->broken = 0;
@@ -182,10 +198,34 @@ static void conn_init(mpm__conn_t *c, mpm_server_t *srv, int fd, mpm__sb_worker_
     memset(&c->resp_headers, 0, sizeof(c->resp_headers));
     c->remote[0] = c->local[0] = '\0';
     c->remote_port = c->local_port = -1;
-    /* The access log names the peer of every answer, also after a reset or
-     * our own shutdown: take it now. Without a log, the first ask does. */
-    if (srv->cfg.access_cb)
-        mpm__conn_take_peer(c);
+    c->peer_len = a->peer_len;
+    memcpy(&c->peer, &a->peer, sizeof(c->peer));
+}
+
+/* The transport's handshake, a step at a time, until done or its deadline
+ * (the first head's: RequestReadTimeout header= from the accept, as
+ * mod_reqtimeout times a TLS handshake). Returns 0 or a negative code. */
+static int conn_handshake(mpm__conn_t *c)
+{
+    for (;;) {
+        int rc = c->tp->handshake(c);
+        if (!mpm__would_block(rc))
+            return rc;
+        if (!c->handshake_deadline)
+            c->handshake_deadline =
+                mpm__read_deadline(c, &c->srv->cfg.s.header_timeout, c->accepted_ms, 0);
+        int w = mpm__conn_wait(c, mpm__want_events(rc), c->handshake_deadline);
+        if (w == MPM__WAIT_TIMEOUT)
+            return MPM_ETIMEDOUT;
+        if (w == MPM__WAIT_STOP)
+            return MPM_ECLOSED;
+    }
+}
+
+static int conn_open(mpm__conn_t *c)
+{
+    int rc = c->tp->open(c);
+    return rc < 0 ? rc : conn_handshake(c);
 }
 
 static int engine_init(mpm__conn_t *c)
@@ -216,17 +256,18 @@ static void reset_on_close(int fd)
     (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }
 
-void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
+void mpm__conn_serve(mpm_server_t *srv, const mpm__accepted_t *a, mpm__sb_worker_t *unit)
 {
+    int fd = a->fd;
     mpm__conn_t *c = malloc(sizeof(*c));
     if (!c) {
         mpm__log(srv, MPM_LOG_ERROR, "out of memory for a connection");
         return;
     }
-    conn_init(c, srv, fd, unit);
+    conn_init(c, srv, a, unit);
     set_nodelay(fd);
     atomic_fetch_add_explicit(&unit->connections, 1, memory_order_relaxed);
-    if (engine_init(c) == 0) {
+    if (conn_open(c) == 0 && engine_init(c) == 0) {
         mpm__h1_event_t ev;
         while (read_head(c, &ev)) {
             if (ev.type == MPM__H1_ERROR) {
@@ -240,8 +281,11 @@ void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit)
         }
         mpm__h1_free(&c->h1);
     }
+    c->tp->close(c);
     if (c->reset_on_close)
         reset_on_close(fd);
     mpm__resp_headers_free(&c->resp_headers);
+    free(c->out);
+    free(c->in);
     free(c);
 }

@@ -6,9 +6,15 @@
 #include "internal.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 
 /* Raw input buffer. Also bounds pipelined bytes held while a request runs. */
 #define MPM__CONN_INBUF 16384
+/* A kept-alive connection silent this long, with nothing buffered, parks:
+ * it gives back its input buffer and the engine's and the response
+ * headers' memory (a client that sends its next request at once keeps
+ * them, and pays no allocation). */
+#define MPM__CONN_PARK_AFTER_MS 100
 /* Body bytes discarded after a handler that did not read the whole body,
  * before we give up keep-alive and close instead. */
 #define MPM__CONN_DISCARD_MAX (256 * 1024)
@@ -52,8 +58,11 @@ struct mpm__conn {
     mpm_server_t *srv;
     mpm__sb_worker_t *unit;
     int fd;
-    const mpm__transport_t *tp;
+    const mpm__transport_t *tp; /* the listener's */
+    void *tp_state;             /* the transport's, from open to close */
+    int64_t handshake_deadline; /* the transport's handshake ends by then */
     mpm__h1_t h1;
+    char *in;                 /* MPM__CONN_INBUF bytes; NULL while parked */
     size_t in_start, in_end;
     const char *pending_body; /* body bytes the engine reported, not yet handed out */
     size_t pending_len;
@@ -67,15 +76,40 @@ struct mpm__conn {
     int64_t accepted_us;      /* monotonic µs */
     int64_t head_start_us;    /* when the current head began (0: not yet) */
     int reset_on_close;       /* an aborted response: the close must be a reset */
-    /* The peer is taken when serving begins, while the socket is whole: a
-     * reset or our own shutdown would make getpeername fail later. */
+    /* Response bytes the socket did not take without blocking, copied so
+     * that they outlive the caller's memory and whoever drives the
+     * connection next can finish them: out[out_start, out_end). Allocated
+     * on the first write that would block, released when drained between
+     * requests. */
+    char *out;
+    size_t out_start, out_end, out_cap;
+    /* 0 while writes progress; once one would block, the moment the stall
+     * becomes fatal (Timeout without a byte taken). Progress clears it. */
+    int64_t write_stall_deadline;
+    /* The peer's address as accept gave it (peer_len 0: unknown), so a
+     * reset or our own shutdown, which make getpeername fail, cannot lose
+     * it; formatted into remote on first use. */
+    socklen_t peer_len;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer;
     char remote[64], local[64];
-    int remote_port, local_port; /* local_port -1: local address not looked up yet */
-    /* Last, so that an idle connection touches only the buffer's first page
-     * and the fields above: memory per idle connection is what worker pays
-     * for each kept-alive client. */
-    char in[MPM__CONN_INBUF];
+    int remote_port, local_port; /* -1: not formatted / looked up yet */
 };
+
+/* The poll events a transport's MPM__WANT_READ / MPM__WANT_WRITE waits for. */
+static inline short mpm__want_events(ssize_t want)
+{
+    return want == MPM__WANT_WRITE ? POLLOUT : POLLIN;
+}
+
+/* Whether a transport code says "would block" (either direction). */
+static inline int mpm__would_block(ssize_t rc)
+{
+    return rc == MPM__WANT_READ || rc == MPM__WANT_WRITE;
+}
 
 /* Outcome of waiting for the socket. */
 enum { MPM__WAIT_READY = 1, MPM__WAIT_TIMEOUT = 0, MPM__WAIT_STOP = -1, MPM__WAIT_DRAIN = 2 };
@@ -90,7 +124,13 @@ int mpm__conn_wait(mpm__conn_t *c, short events, int64_t deadline_ms);
  * (with Connection: close) if it arrives before drain_deadline. */
 void mpm__conn_start_draining(mpm__conn_t *c);
 
-/* Reads more bytes into the input buffer, waiting until deadline_ms.
+/* Gives back what a kept-alive connection with nothing buffered does not
+ * need while it waits: the input buffer, the engine's arena and header
+ * arrays, the response-header buffer. Each comes back when next needed. */
+void mpm__conn_park(mpm__conn_t *c);
+
+/* Reads more bytes into the input buffer (allocated here if the connection
+ * was parked), waiting until deadline_ms.
  * Returns bytes read (> 0), 0 on EOF, MPM_ETIMEDOUT, MPM_EAGAIN when a
  * graceful stop began (re-plan, then call again), MPM_ECLOSED (hard stop or
  * I/O error). */
@@ -110,9 +150,35 @@ int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, i
  * the buffer is exhausted). */
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev);
 
-/* Writes every byte of iov, waiting up to Timeout for each step.
- * Returns 0 or a negative error (the connection is then broken). */
+/* Writes every byte of iov: straight to the transport while it takes them;
+ * what it does not take is copied into the connection's output queue and
+ * flushed from there. Returns once everything went out (blocking path), 0,
+ * or a negative error (the connection is then broken): MPM_ETIMEDOUT when
+ * the client took no byte for Timeout. iov is modified. */
 int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt);
+
+/* One non-blocking pass over the output queue: 0 when it is empty,
+ * MPM__WANT_READ / MPM__WANT_WRITE when the transport would block, or a
+ * negative error. What a loop calls when the socket is ready again. */
+ssize_t mpm__conn_out_write(mpm__conn_t *c);
+
+/* Writes the output queue out, waiting (Timeout per stall). 0 or a
+ * negative error (the connection is then broken). */
+int mpm__conn_out_flush(mpm__conn_t *c);
+
+/* Waits for the socket after a write that would block (`want` is the
+ * transport's MPM__WANT_*), bounded by the stall deadline. 0 to retry, or
+ * a negative error (the connection is then broken). */
+int mpm__conn_wait_writable(mpm__conn_t *c, ssize_t want);
+
+/* A write moved bytes: the stall clock stops. */
+static inline void mpm__conn_wrote(mpm__conn_t *c)
+{
+    c->write_stall_deadline = 0;
+}
+
+/* Frees the output queue's memory if it is empty (between requests). */
+void mpm__conn_out_release(mpm__conn_t *c);
 
 /* Sends the library's error response for `status` (the host's error page
  * if it set one, else a canned text/plain one), always with Connection:
@@ -149,9 +215,9 @@ void mpm__access_log_request(const mpm_request_t *req);
 void mpm__access_log_unparsed(mpm__conn_t *c, int status, uint64_t id, int64_t wall_us,
                               uint64_t bytes_sent);
 
-/* The peer's address, looked up when serving begins if an access log
- * wants every answer's peer, else on first use; the local one on first use
- * (most handlers never ask). remote_port -1: not looked up yet. */
+/* The peer's address, as accept gave it, formatted on first use (an
+ * access-log entry or a handler's ask); the local one looked up on first
+ * use (most handlers never ask). */
 void mpm__conn_take_peer(mpm__conn_t *c);
 void mpm__conn_take_local(mpm__conn_t *c);
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -84,17 +85,19 @@ static void compact_input(mpm__conn_t *c)
 {
     if (c->in_start == c->in_end) {
         c->in_start = c->in_end = 0;
-    } else if (c->in_end == sizeof(c->in) && c->in_start > 0) {
+    } else if (c->in_end == MPM__CONN_INBUF && c->in_start > 0) {
         memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
         c->in_end -= c->in_start;
         c->in_start = 0;
     }
 }
 
-/* Waits for input; 0 when readable, else what mpm__conn_fill() returns. */
-static int wait_readable(mpm__conn_t *c, int64_t deadline_ms)
+/* Waits until the socket is ready for what the transport wants (readable
+ * for plain input; a TLS read may want it writable); 0 when ready, else
+ * what mpm__conn_fill() returns. */
+static int wait_for_input(mpm__conn_t *c, short events, int64_t deadline_ms)
 {
-    int w = mpm__conn_wait(c, POLLIN, deadline_ms);
+    int w = mpm__conn_wait(c, events, deadline_ms);
     if (w == MPM__WAIT_READY)
         return 0;
     if (w == MPM__WAIT_TIMEOUT)
@@ -109,26 +112,35 @@ ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
 {
     if (c->pending_len == 0)
         compact_input(c);
-    if (c->in_end == sizeof(c->in))
+    if (c->in_end == MPM__CONN_INBUF)
         return MPM_ERANGE; /* caller must consume first */
     /* Right after a response the client has rarely sent its next request
      * yet: wait before reading rather than make a recv() that would only say
      * EAGAIN. One syscall less per kept-alive request. */
-    int rc = c->poll_first ? wait_readable(c, deadline_ms) : 0;
+    int rc = c->poll_first && c->tp->pending(c) == 0 ? wait_for_input(c, POLLIN, deadline_ms) : 0;
     c->poll_first = 0;
+    if (rc == 0 && !c->in) {
+        /* Only once bytes are there: a parked connection waits without it. */
+        c->in = malloc(MPM__CONN_INBUF);
+        if (!c->in) {
+            mpm__log(c->srv, MPM_LOG_ERROR, "out of memory for a connection's input");
+            c->broken = 1;
+            return MPM_ECLOSED;
+        }
+    }
     while (rc == 0) {
-        ssize_t n = c->tp->recv(c, c->in + c->in_end, sizeof(c->in) - c->in_end);
+        ssize_t n = c->tp->recv(c, c->in + c->in_end, MPM__CONN_INBUF - c->in_end);
         if (n > 0) {
             c->in_end += (size_t)n;
             return n;
         }
         if (n == 0)
             return 0;
-        if (n != -EAGAIN) {
+        if (!mpm__would_block(n)) {
             c->broken = 1;
             return MPM_ECLOSED;
         }
-        rc = wait_readable(c, deadline_ms);
+        rc = wait_for_input(c, mpm__want_events(n), deadline_ms);
     }
     return rc;
 }
@@ -153,8 +165,24 @@ int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, i
 
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev)
 {
-    size_t used = mpm__h1_feed(&c->h1, c->in + c->in_start, c->in_end - c->in_start, ev);
+    /* A parked connection has no buffer; the engine may still owe an
+     * event for zero bytes. */
+    const char *at = c->in ? c->in + c->in_start : "";
+    size_t used = mpm__h1_feed(&c->h1, at, c->in_end - c->in_start, ev);
     c->in_start += used;
+}
+
+void mpm__conn_park(mpm__conn_t *c)
+{
+    if (c->in_start != c->in_end || c->pending_len)
+        return;
+    free(c->in);
+    c->in = NULL;
+    c->in_start = c->in_end = 0;
+    mpm__h1_free(&c->h1); /* the engine allocates again at the next head */
+    mpm__resp_headers_free(&c->resp_headers);
+    mpm__conn_out_release(c);
+    c->poll_first = 1; /* wait for bytes before taking a buffer for them */
 }
 
 static void advance_iov(struct iovec **iov, int *iovcnt, size_t n)
@@ -170,28 +198,127 @@ static void advance_iov(struct iovec **iov, int *iovcnt, size_t n)
     }
 }
 
-int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt)
+/* How much of a blocked write the blocking path copies at a time: the
+ * queue is flushed before more is copied, so a large body to a slow
+ * reader costs this much memory, not its size. */
+#define MPM__OUTQ_CHUNK (64 * 1024)
+
+static int io_error(mpm__conn_t *c, ssize_t n)
+{
+    c->broken = 1;
+    return n == -EPIPE || n == -ECONNRESET ? MPM_ECLOSED : (int)n;
+}
+
+int mpm__conn_wait_writable(mpm__conn_t *c, ssize_t want)
+{
+    if (!c->write_stall_deadline)
+        c->write_stall_deadline = mpm__now_ms() + c->srv->cfg.s.timeout_ms;
+    int w = mpm__conn_wait(c, mpm__want_events(want), c->write_stall_deadline);
+    if (w == MPM__WAIT_READY || w == MPM__WAIT_DRAIN)
+        return 0;
+    c->broken = 1;
+    return w == MPM__WAIT_TIMEOUT ? MPM_ETIMEDOUT : MPM_ECLOSED;
+}
+
+/* Copies up to MPM__OUTQ_CHUNK bytes of iov (advanced past them) to the
+ * end of the output queue. 0 or MPM_ENOMEM. */
+static int out_queue(mpm__conn_t *c, struct iovec **iov, int *iovcnt)
+{
+    size_t want = 0;
+    for (int i = 0; i < *iovcnt && want < MPM__OUTQ_CHUNK; i++)
+        want += (*iov)[i].iov_len;
+    if (want > MPM__OUTQ_CHUNK)
+        want = MPM__OUTQ_CHUNK;
+    if (c->out_start == c->out_end)
+        c->out_start = c->out_end = 0;
+    if (c->out_cap - c->out_end < want) {
+        size_t cap = c->out_end + want;
+        char *p = realloc(c->out, cap);
+        if (!p)
+            return MPM_ENOMEM;
+        c->out = p;
+        c->out_cap = cap;
+    }
+    size_t left = want;
+    while (left > 0) {
+        size_t n = (*iov)->iov_len < left ? (*iov)->iov_len : left;
+        memcpy(c->out + c->out_end, (*iov)->iov_base, n);
+        c->out_end += n;
+        left -= n;
+        advance_iov(iov, iovcnt, n);
+    }
+    return 0;
+}
+
+ssize_t mpm__conn_out_write(mpm__conn_t *c)
+{
+    while (c->out_start < c->out_end) {
+        struct iovec v = {.iov_base = c->out + c->out_start, .iov_len = c->out_end - c->out_start};
+        ssize_t n = c->tp->sendv(c, &v, 1);
+        if (n < 0)
+            return n;
+        c->out_start += (size_t)n;
+        mpm__conn_wrote(c);
+    }
+    c->out_start = c->out_end = 0;
+    return 0;
+}
+
+/* Flushes the queue, waiting first if the last write said it would block
+ * (want: MPM__WANT_*, or 0 to try at once). */
+static int out_flush_after(mpm__conn_t *c, ssize_t want)
+{
+    for (;;) {
+        ssize_t n = want ? want : mpm__conn_out_write(c);
+        want = 0;
+        if (n == 0)
+            return 0;
+        if (!mpm__would_block(n))
+            return io_error(c, n);
+        int rc = mpm__conn_wait_writable(c, n);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int mpm__conn_out_flush(mpm__conn_t *c)
 {
     if (c->broken)
         return MPM_ECLOSED;
+    return out_flush_after(c, 0);
+}
+
+void mpm__conn_out_release(mpm__conn_t *c)
+{
+    if (c->out_start != c->out_end)
+        return;
+    free(c->out);
+    c->out = NULL;
+    c->out_start = c->out_end = c->out_cap = 0;
+}
+
+int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt)
+{
+    int rc = mpm__conn_out_flush(c); /* queued bytes go first */
+    if (rc < 0)
+        return rc;
     advance_iov(&iov, &iovcnt, 0); /* skips empty entries */
     while (iovcnt > 0) {
         ssize_t n = c->tp->sendv(c, iov, iovcnt);
         if (n >= 0) {
             advance_iov(&iov, &iovcnt, (size_t)n);
+            mpm__conn_wrote(c);
             continue;
         }
-        if (n != -EAGAIN) {
+        if (!mpm__would_block(n))
+            return io_error(c, n);
+        /* What the socket did not take becomes the connection's own. */
+        rc = out_queue(c, &iov, &iovcnt);
+        if (rc == 0)
+            rc = out_flush_after(c, n);
+        if (rc < 0) {
             c->broken = 1;
-            return n == -EPIPE || n == -ECONNRESET ? MPM_ECLOSED : (int)n;
-        }
-        int64_t deadline = mpm__now_ms() + c->srv->cfg.s.timeout_ms;
-        int w = mpm__conn_wait(c, POLLOUT, deadline);
-        if (w == MPM__WAIT_DRAIN)
-            continue;
-        if (w != MPM__WAIT_READY) {
-            c->broken = 1;
-            return w == MPM__WAIT_TIMEOUT ? MPM_ETIMEDOUT : MPM_ECLOSED;
+            return rc;
         }
     }
     return 0;

@@ -110,6 +110,9 @@ typedef struct mpm__h1 {
  * Allocates nothing yet: the arena and header array are allocated at the
  * first request and reused. Returns 0, or MPM_EINVAL. */
 int mpm__h1_init(mpm__h1_t *h, const mpm__h1_limits_t *lim);
+/* Frees the arena and header arrays. Between requests (after
+ * mpm__h1_next()) the engine stays usable: it allocates them again at the
+ * next head, which is how a parked connection gives them back. */
 void mpm__h1_free(mpm__h1_t *h);
 
 /* Feeds bytes. Consumes a prefix of data (returned) and reports one event in

@@ -5,6 +5,7 @@
 #define MPM_CORE_INTERNAL_H
 
 #include <mpmlib/mpmlib.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -17,9 +18,14 @@
 
 /* ---- listeners (listen.c) ---- */
 
+struct mpm__transport;
+
 typedef struct mpm__listener {
     int fd;
     int owned;          /* 1 if we opened it (and close it), 0 for host fds */
+    /* How its connections move bytes: plain TCP for every listener today;
+     * chosen per listener so TLS and plain ports can share a server. */
+    const struct mpm__transport *tp;
     int port;           /* bound port, 0 for unix sockets */
     char name[272];     /* the address as configured, for messages */
 } mpm__listener_t;
@@ -43,13 +49,28 @@ int mpm__parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *le
 
 /* ---- accepting (accept.c) ---- */
 
-/* Accepts one connection from lfd (non-blocking, close-on-exec). Returns the
+/* An accepted connection on its way to the unit that serves it: what the
+ * listener learnt at accept travels with the fd, so a client that resets
+ * before a unit takes it is still named by its address. */
+typedef struct mpm__accepted {
+    int fd;
+    unsigned listener; /* index in srv->listeners */
+    socklen_t peer_len; /* 0: the peer's address is unknown */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer; /* a unix peer keeps only its family */
+} mpm__accepted_t;
+
+/* Accepts one connection from listener `li` of srv (non-blocking,
+ * close-on-exec) into *out, its peer's address with it. Returns the
  * fd, or -1 when there is nothing to serve now; on fd exhaustion *backoff_ms
  * grows (10 ms doubling to 1 s) and the caller should call
  * mpm__accept_backoff() before accepting again. A success resets it. A
  * listener shut down by the master (graceful stop) gives MPM_ECLOSED: the
  * caller stops accepting, and the calling process stops gracefully. */
-int mpm__accept(mpm_server_t *srv, int lfd, int *backoff_ms);
+int mpm__accept(mpm_server_t *srv, unsigned li, int *backoff_ms, mpm__accepted_t *out);
 /* Waits backoff_ms, or less if a wake fd fires. */
 void mpm__accept_backoff(mpm_server_t *srv, int backoff_ms);
 
@@ -209,24 +230,45 @@ void mpm__hooks_thread_exit(mpm_server_t *srv, unsigned index);
 
 typedef struct mpm__conn mpm__conn_t;
 
+/* What a transport call that would block waits for: the socket becoming
+ * readable or writable, either way round (a TLS read may need to write).
+ * Internal codes: below every -errno and outside the library's
+ * -5000..-5099, never returned to the host. */
+enum { MPM__WANT_READ = -5101, MPM__WANT_WRITE = -5102 };
+
 /* How bytes move on a connection: plain TCP now, TLS later. All calls are
- * non-blocking and return a count or -errno (-EAGAIN when they would block). */
+ * non-blocking: they return a count, or -errno, or MPM__WANT_READ /
+ * MPM__WANT_WRITE when they would block. Per-connection state, if the
+ * transport needs any, lives in c->tp_state, owned by the transport from
+ * open to close. */
 typedef struct mpm__transport {
     const char *name;
+    /* Right after accept: sets up c->tp_state. 0 or a negative error (the
+     * connection is then closed unserved; close is still called). */
+    int (*open)(mpm__conn_t *c);
+    /* One non-blocking step of the handshake: 0 when done, MPM__WANT_*,
+     * or a negative error. The connection bounds it with its own deadline. */
+    int (*handshake)(mpm__conn_t *c);
     ssize_t (*recv)(mpm__conn_t *c, void *buf, size_t len);
     ssize_t (*sendv)(mpm__conn_t *c, const struct iovec *iov, int iovcnt);
     ssize_t (*sendfile)(mpm__conn_t *c, int fd, off_t *off, size_t len); /* NULL: emulate */
+    /* Bytes already inside the transport that recv would return without
+     * touching the socket (decrypted records): checked before waiting for
+     * readability. 0 for TCP. */
+    size_t (*pending)(const mpm__conn_t *c);
     void (*shutdown_write)(mpm__conn_t *c);
+    /* Releases the per-connection state; the fd stays the caller's. */
+    void (*close)(mpm__conn_t *c);
 } mpm__transport_t;
 
 extern const mpm__transport_t mpm__transport_tcp;
 
 /* Serves one accepted connection to its end on the calling thread: reads
  * requests, runs the handler, keeps alive, applies every timeout and limit,
- * closes lingeringly after errors. Does not close fd: the caller does, once it
- * no longer publishes it (see mpm__pool_stop). `unit`
+ * closes lingeringly after errors. Does not close a->fd: the caller does,
+ * once it no longer publishes it (see mpm__pool_stop). `unit`
  * is the calling unit's scoreboard entry (state and counters). */
-void mpm__conn_serve(mpm_server_t *srv, int fd, mpm__sb_worker_t *unit);
+void mpm__conn_serve(mpm_server_t *srv, const mpm__accepted_t *a, mpm__sb_worker_t *unit);
 
 /* The serial loop: accept one connection at a time from the server's
  * listeners and serve it, until stop (or MaxConnectionsPerChild in a child).

@@ -289,6 +289,7 @@ static int open_address(const void *owner, const char *addr, int backlog, mpm__l
         l->fd = fd;
         l->owned = 1;
         l->port = rc;
+        l->tp = &mpm__transport_tcp;
         return 0;
     }
     mpm__fdreg_close(fd);
@@ -337,6 +338,7 @@ static int adopt_host_fd(int fd, int backlog, mpm__listener_t *l, char *err, siz
         l->fd = fd;
         l->owned = 0;
         l->port = rc;
+        l->tp = &mpm__transport_tcp;
         return 0;
     }
     return fail(err, errlen, rc, "listen fd %d: %s", fd, sys_reason(-rc));

@@ -1,5 +1,5 @@
-/* Worker thread pool: a mutex, one condition variable and a ring of fds
- * bounded by the number of threads. */
+/* Worker thread pool: a mutex, one condition variable and a ring of
+ * accepted connections bounded by the number of threads. */
 #include "pool.h"
 #include "fdreg.h"
 
@@ -39,8 +39,9 @@ static void notify_listener(mpm__pool_t *pool)
     (void)!write(pool->idle_efd, &one, sizeof(one));
 }
 
-/* Waits for the next fd; -1 when the pool stops. Called with the lock held. */
-static int take_work(mpm__pool_t *pool, mpm__sb_worker_t *unit)
+/* Waits for the next connection into *a; -1 when the pool stops. Called
+ * with the lock held. */
+static int take_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, mpm__accepted_t *a)
 {
     pool->idle++;
     publish_counts(pool);
@@ -52,10 +53,10 @@ static int take_work(mpm__pool_t *pool, mpm__sb_worker_t *unit)
         pool->idle--;
         return -1;
     }
-    int fd = pool->queue[pool->head];
+    *a = pool->queue[pool->head];
     pool->head = (pool->head + 1) % pool->nthreads;
     pool->len--;
-    return fd; /* idle was already decremented by the push */
+    return a->fd; /* idle was already decremented by the push */
 }
 
 static void pool_free(mpm__pool_t *pool)
@@ -76,13 +77,14 @@ static void pool_free(mpm__pool_t *pool)
 static void serve_until_stop(mpm__pool_t *pool, unsigned index, mpm__sb_worker_t *unit)
 {
     for (;;) {
-        int fd = take_work(pool, unit);
+        mpm__accepted_t a;
+        int fd = take_work(pool, unit, &a);
         if (fd < 0)
             return;
         pool->busy_fd[index] = fd;
         publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
-        pool->work(pool, unit, fd);
+        pool->work(pool, unit, &a);
         pthread_mutex_lock(&pool->lock);
         /* Cleared before the close: a stop that shuts busy fds down never
          * reaches a number the process has reused. */
@@ -230,14 +232,14 @@ unsigned mpm__pool_idle(mpm__pool_t *pool)
     return idle;
 }
 
-int mpm__pool_push(mpm__pool_t *pool, int fd)
+int mpm__pool_push(mpm__pool_t *pool, const mpm__accepted_t *a)
 {
     pthread_mutex_lock(&pool->lock);
     if (pool->idle == 0 || pool->stopping) {
         pthread_mutex_unlock(&pool->lock);
         return MPM_EAGAIN;
     }
-    pool->queue[(pool->head + pool->len) % pool->nthreads] = fd;
+    pool->queue[(pool->head + pool->len) % pool->nthreads] = *a;
     pool->len++;
     pool->idle--; /* taken now, so the listener never over-commits */
     publish_counts(pool);
@@ -329,7 +331,7 @@ static void abandon_threads(mpm__pool_t *pool)
 static void close_queued(mpm__pool_t *pool)
 {
     while (pool->len > 0) {
-        mpm__fdreg_close(pool->queue[pool->head]);
+        mpm__fdreg_close(pool->queue[pool->head].fd);
         pool->head = (pool->head + 1) % pool->nthreads;
         pool->len--;
     }

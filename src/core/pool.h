@@ -11,10 +11,12 @@
 typedef struct mpm__pool mpm__pool_t;
 
 /* What a pool thread runs for one hand-off. `unit` is the thread's own
- * scoreboard entry. It must not close fd: the pool closes it afterwards, so
+ * scoreboard entry; `a` (the fd, its listener and peer) is borrowed for the
+ * call. It must not close a->fd: the pool closes it afterwards, so
  * that a stop past its bound can shut the connection down without racing
  * the fd's reuse. */
-typedef void (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit, int fd);
+typedef void (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit,
+                                  const mpm__accepted_t *a);
 
 struct mpm__pool {
     mpm_server_t *srv;
@@ -29,7 +31,7 @@ struct mpm__pool {
     pthread_mutex_t lock;
     pthread_cond_t work_ready;
     pthread_cond_t thread_done;
-    int *queue;             /* ring of nthreads fds: never more waiting than threads */
+    mpm__accepted_t *queue; /* ring of nthreads hand-offs: never more waiting than threads */
     unsigned head, len;
     unsigned idle;          /* threads waiting for work, not yet handed any */
     int stopping;
@@ -47,9 +49,9 @@ int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads,
 /* Threads that are idle and not yet handed a connection. */
 unsigned mpm__pool_idle(mpm__pool_t *pool);
 
-/* Hands fd to an idle thread. Returns 0, or MPM_EAGAIN if none is idle (the
- * caller keeps the fd). */
-int mpm__pool_push(mpm__pool_t *pool, int fd);
+/* Hands an accepted connection (copied) to an idle thread. Returns 0, or
+ * MPM_EAGAIN if none is idle (the caller keeps the fd). */
+int mpm__pool_push(mpm__pool_t *pool, const mpm__accepted_t *a);
 
 /* Arms idle_efd: it becomes readable as soon as a thread is idle (at once if
  * one already is). Lets the listener wait for a thread and for a stop in one

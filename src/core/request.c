@@ -98,7 +98,7 @@ mpm_server_t *mpm_request_server(const mpm_request_t *req)
     return req->conn->srv;
 }
 
-/* ---- addresses: the peer's taken when serving began (access_log.c) ---- */
+/* ---- addresses: the peer's as accept gave it (access_log.c) ---- */
 
 const char *mpm_request_remote_addr(const mpm_request_t *req)
 {

@@ -271,12 +271,11 @@ static int send_file_body(mpm_request_t *req, int fd, off_t off, size_t len)
     while (len > 0) {
         ssize_t n =
             c->tp->sendfile ? c->tp->sendfile(c, fd, &off, len) : copy_file_piece(c, fd, &off, len);
-        if (n == -EAGAIN) {
-            int w = mpm__conn_wait(c, POLLOUT, mpm__now_ms() + c->srv->cfg.s.timeout_ms);
-            if (w == MPM__WAIT_READY || w == MPM__WAIT_DRAIN)
-                continue;
-            c->broken = 1;
-            return w == MPM__WAIT_TIMEOUT ? MPM_ETIMEDOUT : MPM_ECLOSED;
+        if (mpm__would_block(n)) {
+            int rc = mpm__conn_wait_writable(c, n);
+            if (rc < 0)
+                return rc;
+            continue;
         }
         if (n <= 0) {
             /* The file shrank or failed under us: the promised length cannot
@@ -284,6 +283,7 @@ static int send_file_body(mpm_request_t *req, int fd, off_t off, size_t len)
             c->broken = 1;
             return n < 0 ? (int)n : MPM_EPROTO;
         }
+        mpm__conn_wrote(c);
         req->bytes_sent += (uint64_t)n;
         len -= (size_t)n;
     }

@@ -73,12 +73,13 @@ static int handle_ready(mpm_server_t *srv, const struct epoll_event *ev, int *ba
     }
     if (mpm__server_stopping(srv) == MPM__STOP_NOW)
         return 0;
-    int fd = mpm__accept(srv, srv->listeners[ev->data.u32].fd, backoff_ms);
+    mpm__accepted_t a;
+    int fd = mpm__accept(srv, ev->data.u32, backoff_ms, &a);
     *shut |= fd == MPM_ECLOSED;
     if (fd < 0)
         return 0;
     set_idle(srv, 0);
-    mpm__conn_serve(srv, fd, serial_unit(srv));
+    mpm__conn_serve(srv, &a, serial_unit(srv));
     mpm__fdreg_close(fd);
     set_idle(srv, 1);
     return 1;

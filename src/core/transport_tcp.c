@@ -15,7 +15,7 @@ static ssize_t tcp_recv(mpm__conn_t *c, void *buf, size_t len)
             return n;
         if (errno == EINTR)
             continue;
-        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return errno == EWOULDBLOCK ? MPM__WANT_READ : -errno;
     }
 }
 
@@ -30,7 +30,7 @@ static ssize_t tcp_sendv(mpm__conn_t *c, const struct iovec *iov, int iovcnt)
             return n;
         if (errno == EINTR)
             continue;
-        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return errno == EWOULDBLOCK ? MPM__WANT_WRITE : -errno;
     }
 }
 
@@ -42,7 +42,7 @@ static ssize_t sendfile_retrying(int sock, int fd, off_t *off, size_t len)
             return n;
         if (errno == EINTR)
             continue;
-        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return errno == EWOULDBLOCK ? MPM__WANT_WRITE : -errno;
     }
 }
 
@@ -77,10 +77,39 @@ static void tcp_shutdown_write(mpm__conn_t *c)
     (void)shutdown(c->fd, SHUT_WR);
 }
 
+/* Plain TCP keeps no state of its own, has no handshake past the kernel's,
+ * and holds no bytes the socket does not. */
+static int tcp_open(mpm__conn_t *c)
+{
+    c->tp_state = NULL;
+    return 0;
+}
+
+static int tcp_handshake(mpm__conn_t *c)
+{
+    (void)c;
+    return 0;
+}
+
+static size_t tcp_pending(const mpm__conn_t *c)
+{
+    (void)c;
+    return 0;
+}
+
+static void tcp_close(mpm__conn_t *c)
+{
+    (void)c;
+}
+
 const mpm__transport_t mpm__transport_tcp = {
     .name = "tcp",
+    .open = tcp_open,
+    .handshake = tcp_handshake,
     .recv = tcp_recv,
     .sendv = tcp_sendv,
     .sendfile = tcp_sendfile,
+    .pending = tcp_pending,
     .shutdown_write = tcp_shutdown_write,
+    .close = tcp_close,
 };

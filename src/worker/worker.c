@@ -77,9 +77,9 @@ static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
     return 0;
 }
 
-static void serve_connection(mpm__pool_t *pool, mpm__sb_worker_t *unit, int fd)
+static void serve_connection(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
 {
-    mpm__conn_serve(pool->srv, fd, unit); /* the pool closes fd */
+    mpm__conn_serve(pool->srv, a, unit); /* the pool closes the fd */
     mpm__sb_set_worker_state(unit, MPM__SB_READY);
 }
 
@@ -126,16 +126,17 @@ static int set_listening(mpm_server_t *srv, int ep, int on)
  * that reached MaxConnectionsPerChild stops as in a graceful stop: its
  * threads finish their connections, then it exits and the master decides
  * whether to replace it. */
-static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, int lfd, int *backoff_ms,
+static void accept_and_hand_off(mpm_server_t *srv, mpm__pool_t *pool, unsigned li, int *backoff_ms,
                                 unsigned *accepted, int *spent)
 {
     if (mpm__pool_idle(pool) == 0)
         return;
-    int fd = mpm__accept(srv, lfd, backoff_ms);
+    mpm__accepted_t a;
+    int fd = mpm__accept(srv, li, backoff_ms, &a);
     *spent |= fd == MPM_ECLOSED; /* the listeners shut: accept no more */
     if (fd < 0)
         return;
-    if (mpm__pool_push(pool, fd) < 0)
+    if (mpm__pool_push(pool, &a) < 0)
         mpm__fdreg_close(fd); /* cannot happen: only this thread takes idle threads */
     unsigned max = srv->cfg.s.max_connections_per_child;
     if (max && ++*accepted >= max) {
@@ -183,7 +184,7 @@ static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, listener_state_t
         else if (evs[i].data.u32 == TAG_IDLE)
             mpm__pool_idle_seen(pool);
         else if (evs[i].data.u32 < srv->nlisteners && *listening)
-            accept_and_hand_off(srv, pool, srv->listeners[evs[i].data.u32].fd, backoff_ms,
+            accept_and_hand_off(srv, pool, evs[i].data.u32, backoff_ms,
                                 &ls->accepted, &ls->spent);
     }
     return 0;

@@ -249,6 +249,41 @@ static void reset_client_keeps_its_address(void **state)
     assert_int_equal(e.remote_port, port);
 }
 
+/* The entry for target t (fails the case if none). */
+static entry_t entry_for(const char *target)
+{
+    for (size_t i = 0; i < rec_count(); i++) {
+        entry_t e = rec_at(i);
+        if (strcmp(e.target, target) == 0)
+            return e;
+    }
+    fail_msg("no access-log entry for %s", target);
+    return rec_at(0);
+}
+
+/* A client that sends its request and resets before any unit took its
+ * connection (the only one is busy): the peer's address came with the
+ * accept, so its entry names it although getpeername() no longer could. */
+static void reset_before_serving_keeps_its_address(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const dirs[] = {"ThreadsPerChild", "1", NULL};
+    th_server_t *s = start_logged(fx, dirs);
+    tc_conn_t *busy = th_connect(fx, s->port);
+    th_send(busy, "GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(th_wait_for(handler_entered, s, 10000));
+    tc_conn_t *c = th_connect(fx, s->port);
+    int port = local_port_of(c);
+    th_send(c, "GET /id HTTP/1.1\r\nHost: t\r\n\r\n");
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof l), 0);
+    th_disconnect(c); /* RST while it waits in the backlog */
+    wait_entries(2);
+    entry_t e = entry_for("/id");
+    assert_string_equal(e.remote, "127.0.0.1");
+    assert_int_equal(e.remote_port, port);
+}
+
 static void durations_are_microseconds(void **state)
 {
     th_fixture_t *fx = *state;
@@ -455,6 +490,7 @@ int main(void)
         TH_MATRIX(rejected_heads_are_logged),
         TH_MATRIX(body_too_large_is_logged),
         TH_MATRIX(reset_client_keeps_its_address),
+        TH_MATRIX(reset_before_serving_keeps_its_address),
         TH_MATRIX(durations_are_microseconds),
         TH_MATRIX(ids_and_fields_match_the_handler),
         TH_CASE(ids_unique_across_processes, "prefork-mp"),

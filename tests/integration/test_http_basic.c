@@ -323,6 +323,44 @@ static void request_sent_in_small_pieces(void **state)
     th_expect_closed(c);
 }
 
+/* A kept-alive connection that stays silent past the park delay gives its
+ * buffers back; it must then serve its next requests as before: a large
+ * head, a body sent in pieces, a pipelined request behind it. */
+static void parked_connection_serves_again(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_start_server(fx, NULL);
+    tc_conn_t *c = th_connect(fx, s->port);
+    static char big[3000];
+    memset(big, 'v', sizeof big - 1);
+    char head[4096];
+    snprintf(head, sizeof head, "GET /headers HTTP/1.1\r\nHost: t\r\nX-Big: %s\r\n\r\n", big);
+    for (int round = 0; round < 2; round++) {
+        tc_response_t r;
+        th_send(c, head);
+        th_read(c, &r, 0);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, big));
+        assert_kept_alive(&r);
+        tc_response_free(&r);
+        /* Idle well past MPM__CONN_PARK_AFTER_MS: nothing may come. */
+        assert_false(tc_readable(c, 300));
+        const char *req = "POST /echo-whole HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n"
+                          "0123456789"
+                          "GET /info?n=2 HTTP/1.1\r\nHost: t\r\n\r\n";
+        assert_int_equal(tc_send_pieces(c, req, strlen(req), 7, 2), TC_OK);
+        th_read(c, &r, 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "0123456789");
+        tc_response_free(&r);
+        th_read(c, &r, 0);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "query=n=2\n"));
+        tc_response_free(&r);
+        assert_false(tc_readable(c, 300));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +381,7 @@ int main(void)
         TH_MATRIX_MP(handler_sees_request_headers),
         TH_MATRIX_MP(handler_sees_request_line_and_peer),
         TH_MATRIX_MP(request_sent_in_small_pieces),
+        TH_MATRIX_MP(parked_connection_serves_again),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);

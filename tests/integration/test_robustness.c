@@ -63,6 +63,47 @@ static int group_teardown(void **state)
 
 /* ---- a handler with extra routes around the harness's ---- */
 
+/* A body whose every byte says where it is, so a byte lost, repeated or
+ * out of place is seen. */
+#define PATTERN_LEN (24L * 1024 * 1024)
+
+static unsigned char pattern_at(long i)
+{
+    return (unsigned char)(i * 7 + i / 4093);
+}
+
+/* The whole pattern in one mpm_response_send() from a heap block the
+ * handler scribbles over and frees as soon as the call returns. */
+static void send_pattern(mpm_request_t *req)
+{
+    unsigned char *body = malloc((size_t)PATTERN_LEN);
+    if (!body) {
+        mpm_response_set_status(req, 500);
+        mpm_response_send(req, "no memory", 9);
+        return;
+    }
+    for (long i = 0; i < PATTERN_LEN; i++)
+        body[i] = pattern_at(i);
+    mpm_response_send(req, body, (size_t)PATTERN_LEN);
+    memset(body, 0xee, (size_t)PATTERN_LEN);
+    free(body);
+}
+
+/* The same pattern streamed from one stack buffer, refilled after each
+ * write (HTTP/1.0: the body runs until the close). */
+static void stream_pattern(mpm_request_t *req)
+{
+    unsigned char piece[8192];
+    for (long off = 0; off < PATTERN_LEN; off += (long)sizeof piece) {
+        for (size_t i = 0; i < sizeof piece; i++)
+            piece[i] = pattern_at(off + (long)i);
+        if (mpm_response_write(req, piece, sizeof piece) != 0)
+            return;
+        memset(piece, 0xee, sizeof piece);
+    }
+    mpm_response_end(req);
+}
+
 /* /big: the big file by sendfile; /flood: as much by writes;
  * /mask: the serving thread's SIGPIPE state; the rest: th_handler. */
 static void robust_handler(mpm_request_t *req, void *data)
@@ -83,6 +124,10 @@ static void robust_handler(mpm_request_t *req, void *data)
             if (mpm_response_write(req, block, sizeof block) != 0)
                 return;
         mpm_response_end(req);
+    } else if (strcmp(path, "/pattern") == 0) {
+        send_pattern(req);
+    } else if (strcmp(path, "/pattern-stream") == 0) {
+        stream_pattern(req);
     } else if (strcmp(path, "/mask") == 0) {
         sigset_t cur, pending;
         pthread_sigmask(SIG_SETMASK, NULL, &cur);
@@ -324,6 +369,98 @@ static void stalled_stream_released_after_timeout(void **state)
     stalled_reader_released_after_timeout("/flood", fx);
 }
 
+/* Reads the response to `raw` slowly (64 KiB at most, then a 5 ms pause:
+ * at least 1.9 s for the pattern), checking every body byte against it.
+ * Slow, but each pause is far shorter than Timeout: the socket keeps
+ * taking bytes. Returns the body bytes read; the response must end
+ * (length or close) intact. */
+static long read_pattern_slowly(th_fixture_t *fx, int port, const char *raw)
+{
+    tc_conn_t *c = th_connect(fx, port);
+    th_send(c, raw);
+    static char buf[65536];
+    char head[4096];
+    size_t head_len = 0;
+    long body = 0, expect = -1;
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    for (;;) {
+        if (!tc_readable(c, 10000))
+            fail_msg("the response stalled after %ld body bytes", body);
+        ssize_t n = read(c->fd, buf, sizeof buf);
+        if (n < 0)
+            fail_msg("read: %s after %ld body bytes", strerror(errno), body);
+        if (n == 0)
+            break;
+        size_t at = 0;
+        while (expect < 0 && at < (size_t)n) {
+            assert_true(head_len < sizeof head - 1);
+            head[head_len++] = buf[at++];
+            head[head_len] = '\0';
+            char *end = strstr(head, "\r\n\r\n");
+            if (!end)
+                continue;
+            assert_non_null(strstr(head, " 200 "));
+            char *cl = strstr(head, "Content-Length: ");
+            expect = cl ? atol(cl + 16) : PATTERN_LEN;
+        }
+        for (; at < (size_t)n; at++, body++)
+            if ((unsigned char)buf[at] != pattern_at(body))
+                fail_msg("body byte %ld is %u, not %u", body, (unsigned char)buf[at],
+                         pattern_at(body));
+        if (expect >= 0 && body >= expect)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(body, PATTERN_LEN);
+    th_disconnect(c);
+    return body;
+}
+
+/* A reader slower than the server, for longer than Timeout in all: the
+ * whole response arrives intact, both from one big buffer and streamed
+ * from a reused one. Timeout bounds a stall (no byte taken), not the
+ * response. */
+static void slow_reader_gets_whole_response(void **state)
+{
+    th_fixture_t *fx = *state;
+    const char *const dirs[] = {"Timeout", "1", NULL};
+    int port = start_robust(fx, dirs)->port;
+    int64_t start = tc_now_ms();
+    read_pattern_slowly(fx, port, "GET /pattern HTTP/1.1\r\nHost: t\r\n\r\n");
+    int64_t took = tc_now_ms() - start;
+    if (took < 1200)
+        fail_msg("read in %lld ms: not slower than Timeout, proves nothing", (long long)took);
+    read_pattern_slowly(fx, port, "GET /pattern-stream HTTP/1.0\r\nHost: t\r\n\r\n");
+    th_expect_serving(port);
+}
+
+static int access_logged(void *arg)
+{
+    return th_server_access_count(arg) > 0;
+}
+
+/* A client that reads nothing of a large response: the server gives up at
+ * Timeout (1 s) after the socket stopped taking bytes, with every
+ * strategy (the handler's call returns, so its access-log entry comes). */
+static void non_reader_closed_at_timeout(void **state)
+{
+    th_fixture_t *fx = *state;
+    const char *const dirs[] = {"Timeout", "1", NULL};
+    th_server_t *s = start_robust(fx, dirs);
+    tc_conn_t *c = th_connect(fx, s->port);
+    th_send(c, "GET /pattern HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(tc_readable(c, TC_DEFAULT_TIMEOUT_MS)); /* it began */
+    int64_t start = tc_now_ms();
+    if (!th_wait_for(access_logged, s, 8000))
+        fail_msg("the response to a client that reads nothing still runs after 8 s");
+    int64_t took = tc_now_ms() - start;
+    if (took < 700)
+        fail_msg("given up after %lld ms, before Timeout (1 s)", (long long)took);
+    th_access_t e = th_server_access_at(s, 0);
+    assert_string_equal(e.target, "/pattern");
+    th_expect_serving(s->port);
+}
+
 /* ---- GracefulShutdownTimeout ---- */
 
 static int64_t stop_and_time_run(th_server_t *s, int limit_ms)
@@ -456,6 +593,8 @@ int main(void)
         TH_MATRIX(read_body_grows_with_the_bytes),
         TH_MATRIX(stalled_sendfile_released_after_timeout),
         TH_MATRIX(stalled_stream_released_after_timeout),
+        TH_MATRIX(slow_reader_gets_whole_response),
+        TH_MATRIX(non_reader_closed_at_timeout),
         TH_MATRIX(graceful_bound_abandons_hung_handler),
         TH_MATRIX(graceful_bound_ends_stalled_io),
         TH_MATRIX(graceful_stop_bounded_with_master),
