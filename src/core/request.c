@@ -81,16 +81,15 @@ int64_t mpm_request_content_length(const mpm_request_t *req)
     return req->head->chunked ? -1 : req->head->content_length;
 }
 
-/* A serving loop takes in its master's commands only while it waits (a
- * prefork child: between connections), so a handler asking mid-request
- * takes in what is pending itself: a non-blocking read of the control
- * channel, never a wait. */
+/* Both take in a pending command of the master (mpm__server_poll_stop). */
 int mpm_request_server_draining(const mpm_request_t *req)
 {
-    mpm_server_t *srv = req->conn->srv;
-    if (mpm__server_stopping(srv) == MPM__STOP_NONE && srv->ctl_fd >= 0)
-        mpm__server_check_wake(srv);
-    return mpm__server_stopping(srv) != MPM__STOP_NONE;
+    return mpm__server_poll_stop(req->conn->srv) != MPM__STOP_NONE;
+}
+
+int mpm_request_server_stopping_now(const mpm_request_t *req)
+{
+    return mpm__server_poll_stop(req->conn->srv) == MPM__STOP_NOW;
 }
 
 mpm_server_t *mpm_request_server(const mpm_request_t *req)

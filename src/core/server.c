@@ -345,6 +345,17 @@ int mpm__server_check_wake(mpm_server_t *srv)
     return mpm__server_stopping(srv);
 }
 
+/* A serving loop takes in its master's commands only while it waits (a
+ * prefork child: between connections), so code running mid-request takes
+ * in what is pending itself: a non-blocking read of the control channel,
+ * never a wait (nothing to read in a master or one process). */
+int mpm__server_poll_stop(mpm_server_t *srv)
+{
+    if (mpm__server_stopping(srv) != MPM__STOP_NOW && srv->ctl_fd >= 0)
+        mpm__server_check_wake(srv);
+    return mpm__server_stopping(srv);
+}
+
 /* Sums of up to ServerLimit x ThreadsPerChild units: saturate, never wrap. */
 static void add_units(unsigned *sum, unsigned n)
 {

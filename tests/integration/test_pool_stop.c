@@ -148,6 +148,33 @@ static void graceful_stop_finishes_in_flight_request(void **state)
     assert_true(tp_wait_all_gone(kids, nkids, 10000));
 }
 
+/* A hard stop does not wait out a long handler: mpmserve's /sleep polls
+ * mpm_request_server_stopping_now(), which a child's SIGTERM (the library's
+ * handler) sets, so every child exits by itself well before the 3 s grace
+ * would end in SIGKILL. */
+static void hard_stop_cuts_long_request_short(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_process_t *p = tpool_start_logged(fx, NULL);
+    assert_true(tpool_wait_children(p->pid, 2, 2, 20000));
+    pid_t kids[MAX_KIDS];
+    int nkids = tpool_children(p->pid, kids, MAX_KIDS);
+    tc_conn_t *c = th_connect(fx, p->port);
+    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(th_wait_for(sleep_in_handler, &p->port, 20000));
+    int64_t t0 = tc_now_ms();
+    if (th_process_stop(p, SIGTERM, EXIT_BOUND_MS) != 0)
+        fail_msg("the master did not exit within %d ms of SIGTERM", EXIT_BOUND_MS);
+    int64_t took = tc_now_ms() - t0;
+    assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
+    assert_non_null(p->log);
+    if (strstr(p->log, "exited on signal"))
+        fail_msg("a child had to be killed: the sleeping handler ignored the hard stop");
+    if (took >= 2500)
+        fail_msg("the master took %lld ms to stop with a request in flight", (long long)took);
+    assert_true(tp_wait_all_gone(kids, nkids, 10000));
+}
+
 static int has_ok(void *arg)
 {
     return atomic_load(&((tpool_load_t *)arg)->ok) >= 20;
@@ -339,6 +366,7 @@ int main(void)
         POOL_CASE(sigwinch_stops_master_and_children),
         POOL_CASE(killed_master_leaves_no_child),
         POOL_CASE(graceful_stop_finishes_in_flight_request),
+        POOL_CASE(hard_stop_cuts_long_request_short),
         POOL_CASE(graceful_stop_under_load_loses_nothing),
         POOL_CASE(graceful_stop_refuses_new_clients),
         POOL_CASE(stuck_child_is_killed_after_grace),
