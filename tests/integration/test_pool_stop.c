@@ -141,6 +141,11 @@ static void graceful_stop_finishes_in_flight_request(void **state)
     th_read(c, &r, 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "slept 4000 ms\n");
+    /* Keep-alive is decided when the head goes out, after the stop began
+     * (DESIGN §4): the client learns the connection ends with this answer. */
+    if (!tc_header_has_token(&r, "Connection", "close"))
+        fail_msg("the request in flight during a graceful stop was answered without "
+                 "Connection: close");
     tc_response_free(&r);
     th_expect_closed(c);
     assert_int_equal(th_process_stop(p, 0, 20000), 0);
