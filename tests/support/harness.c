@@ -803,7 +803,7 @@ int th_setup(void **state)
         return -1;
     fx->strategy = *state;
     for (size_t i = 0; i < TH_MAX_PROCS; i++)
-        fx->procs[i].out_fd = -1;
+        fx->procs[i].out_fd = fx->procs[i].err_fd = -1;
     *state = fx;
     return 0;
 }
