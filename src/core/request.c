@@ -167,9 +167,11 @@ static void send_continue(mpm_request_t *req)
 }
 
 /* The body stopped arriving in time (RequestReadTimeout body=). While the
- * handler reads, the 408 is its answer; once the response is complete and
- * the rest of the body is being discarded for keep-alive, a 408 still tells
- * the client why the connection ends, instead of a bare close. */
+ * handler reads, the 408 is its answer. Once the response is complete (the
+ * rest of the body being discarded for keep-alive) the client has its
+ * answer: a second, unsolicited one would read as the answer to its next
+ * request, so the connection just ends (serve_request closes lingeringly:
+ * the body is still pending). */
 static int body_timed_out(mpm_request_t *req)
 {
     mpm__log(req->conn->srv, MPM_LOG_INFO, "request body timed out after %llu bytes",
@@ -177,8 +179,6 @@ static int body_timed_out(mpm_request_t *req)
     if (!req->finished)
         return body_error(req, 408, MPM_ETIMEDOUT);
     req->body_failed = 1;
-    (void)mpm__conn_send_error(req->conn, 408, req, req->id);
-    req->conn->broken = 1;
     return MPM_ETIMEDOUT;
 }
 
