@@ -180,6 +180,29 @@ static void hard_stop_cuts_long_request_short(void **state)
     assert_true(tp_wait_all_gone(kids, nkids, 10000));
 }
 
+/* The same in one-process mode, where mpmserve's own signal handler turns
+ * SIGTERM into mpm_server_stop(srv, 0): the process leaves at once, not
+ * after the minute the handler wants. */
+static void hard_stop_cuts_long_request_short_one_process(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (!th_strategy_built(fx->strategy))
+        skip();
+    const char *const args[] = {"--mpm", fx->strategy, "--listen", "127.0.0.1:0",
+                                "--one-process", NULL};
+    th_process_t *p = th_start_mpmserve(fx, args);
+    tc_conn_t *c = th_connect(fx, p->port);
+    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_false(tc_readable(c, 300)); /* it is sleeping, not answered */
+    int64_t t0 = tc_now_ms();
+    if (th_process_stop(p, SIGTERM, EXIT_BOUND_MS) != 0)
+        fail_msg("mpmserve did not exit within %d ms of SIGTERM", EXIT_BOUND_MS);
+    int64_t took = tc_now_ms() - t0;
+    assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
+    if (took >= 2500)
+        fail_msg("mpmserve took %lld ms to stop with a request in flight", (long long)took);
+}
+
 static int has_ok(void *arg)
 {
     return atomic_load(&((tpool_load_t *)arg)->ok) >= 20;
@@ -372,6 +395,7 @@ int main(void)
         POOL_CASE(killed_master_leaves_no_child),
         POOL_CASE(graceful_stop_finishes_in_flight_request),
         POOL_CASE(hard_stop_cuts_long_request_short),
+        POOL_CASE(hard_stop_cuts_long_request_short_one_process),
         POOL_CASE(graceful_stop_under_load_loses_nothing),
         POOL_CASE(graceful_stop_refuses_new_clients),
         POOL_CASE(stuck_child_is_killed_after_grace),
