@@ -416,10 +416,12 @@ MPM_EXTERN int mpm_request_server_draining(const mpm_request_t *req);
 
 /* Whether the server is stopping or restarting at once (not gracefully:
  * mpm_server_stop(srv, 0), mpm_server_restart(srv, 0), or in multi-process
- * mode SIGTERM/SIGINT to the master). A hard stop does not wait long for
- * handlers (in multi-process mode a child still busy 3 s later is
- * SIGKILLed), so a handler that may run long should poll this and return
- * early when it is 1; during a graceful stop it stays 0 and
+ * mode SIGTERM/SIGINT to the master), or a graceful stop's
+ * GracefulShutdownTimeout has run out. A hard stop wants out now (in
+ * multi-process mode a child still busy 3 s later is SIGKILLed; in one
+ * process, mpm_server_run() returns only once the handlers have), so a
+ * handler that may run long should poll this and return early when it is
+ * 1; during a graceful stop (within its bound) it stays 0 while
  * mpm_request_server_draining() is 1. Same timeliness and thread rules as
  * mpm_request_server_draining(). */
 MPM_EXTERN int mpm_request_server_stopping_now(const mpm_request_t *req);
