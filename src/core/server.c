@@ -348,12 +348,22 @@ int mpm__server_check_wake(mpm_server_t *srv)
 /* A serving loop takes in its master's commands only while it waits (a
  * prefork child: between connections), so code running mid-request takes
  * in what is pending itself: a non-blocking read of the control channel,
- * never a wait (nothing to read in a master or one process). */
+ * never a wait (nothing to read in a master or one process). Past
+ * GracefulShutdownTimeout a graceful stop is a hard one for the whole
+ * serving process, as the connection I/O would find at its next wait. */
 int mpm__server_poll_stop(mpm_server_t *srv)
 {
     if (mpm__server_stopping(srv) != MPM__STOP_NOW && srv->ctl_fd >= 0)
         mpm__server_check_wake(srv);
-    return mpm__server_stopping(srv);
+    int stop = mpm__server_stopping(srv);
+    if (stop == MPM__STOP_GRACEFUL) {
+        int64_t bound = mpm__graceful_deadline(srv);
+        if (bound && mpm__now_ms() >= bound) {
+            mpm__server_stop_local(srv, 0);
+            stop = MPM__STOP_NOW;
+        }
+    }
+    return stop;
 }
 
 /* Sums of up to ServerLimit x ThreadsPerChild units: saturate, never wrap. */

@@ -203,6 +203,30 @@ static void hard_stop_cuts_long_request_short_one_process(void **state)
         fail_msg("mpmserve took %lld ms to stop with a request in flight", (long long)took);
 }
 
+/* One process, GracefulShutdownTimeout=1: past the bound a graceful stop
+ * is a hard one, which the sleeping handler sees (nothing else can end a
+ * handler in a single-threaded process), so mpmserve leaves soon after. */
+static void graceful_bound_cuts_long_request_short_one_process(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (!th_strategy_built(fx->strategy))
+        skip();
+    const char *const args[] = {"--mpm",         fx->strategy, "--listen", "127.0.0.1:0",
+                                "--one-process", "--set",      "GracefulShutdownTimeout=1",
+                                NULL};
+    th_process_t *p = th_start_mpmserve(fx, args);
+    tc_conn_t *c = th_connect(fx, p->port);
+    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_false(tc_readable(c, 300)); /* it is sleeping, not answered */
+    int64_t t0 = tc_now_ms();
+    if (th_process_stop(p, SIGWINCH, EXIT_BOUND_MS) != 0)
+        fail_msg("mpmserve did not exit within %d ms of SIGWINCH", EXIT_BOUND_MS);
+    int64_t took = tc_now_ms() - t0;
+    assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
+    if (took < 700 || took >= 4000)
+        fail_msg("mpmserve stopped %lld ms after SIGWINCH; the bound is 1 s", (long long)took);
+}
+
 static int has_ok(void *arg)
 {
     return atomic_load(&((tpool_load_t *)arg)->ok) >= 20;
@@ -396,6 +420,7 @@ int main(void)
         POOL_CASE(graceful_stop_finishes_in_flight_request),
         POOL_CASE(hard_stop_cuts_long_request_short),
         POOL_CASE(hard_stop_cuts_long_request_short_one_process),
+        POOL_CASE(graceful_bound_cuts_long_request_short_one_process),
         POOL_CASE(graceful_stop_under_load_loses_nothing),
         POOL_CASE(graceful_stop_refuses_new_clients),
         POOL_CASE(stuck_child_is_killed_after_grace),
