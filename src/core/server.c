@@ -313,13 +313,18 @@ int mpm_server_restart(mpm_server_t *srv, int graceful)
     return 0;
 }
 
+/* What the window lets in (a kept-alive client's next request, a connection
+ * a retiring child accepts at its very end) must still have time to be
+ * answered before GracefulShutdownTimeout turns the stop hard and drops it:
+ * so the window takes at most half of that bound. */
 int64_t mpm__drain_window_ms(const mpm_server_t *srv)
 {
     const mpm__settings_t *s = &srv->cfg.s;
     int64_t w = s->drain_window_ms < s->keepalive_timeout_ms ? s->drain_window_ms
                                                               : s->keepalive_timeout_ms;
-    if (s->graceful_shutdown_timeout_ms > 0 && s->graceful_shutdown_timeout_ms < w)
-        w = s->graceful_shutdown_timeout_ms;
+    int64_t half_bound = s->graceful_shutdown_timeout_ms / 2;
+    if (s->graceful_shutdown_timeout_ms > 0 && half_bound < w)
+        w = half_bound;
     return w;
 }
 
