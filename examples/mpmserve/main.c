@@ -20,8 +20,6 @@
 
 #define MS_MAX_ITEMS 64
 
-volatile sig_atomic_t ms_stop_now;
-
 /* The server signals act on; NULL between servers. A stop that arrives while
  * no server exists is remembered in g_stop_req and applied to the next one. */
 static _Atomic(mpm_server_t *) g_srv;
@@ -68,8 +66,6 @@ static void on_signal(int sig)
 {
     int saved = errno;
     int graceful = (sig == SIGWINCH);
-    if (!graceful)
-        ms_stop_now = 1;
     if (g_stop_req < 2)
         g_stop_req = graceful ? 1 : 2;
     mpm_server_t *srv = atomic_load(&g_srv);

@@ -15,10 +15,6 @@ typedef struct ms_app {
     int test_routes;  /* --test-routes: enables /crash */
 } ms_app_t;
 
-/* Set by mpmserve's own signal handler on SIGINT/SIGTERM (an immediate stop):
- * /sleep cuts its wait short. 0 otherwise. */
-extern volatile sig_atomic_t ms_stop_now;
-
 /* routes.c: the request handler (data is the ms_app_t). */
 void ms_handle(mpm_request_t *req, void *data);
 

@@ -147,13 +147,14 @@ static void route_sleep(mpm_request_t *req)
         ms_send_text(req, 400, "usage: /sleep?ms=N with N from 0 to 600000\n");
         return;
     }
-    /* Sleep in slices so that an immediate stop (SIGINT/SIGTERM) cuts the wait
-     * short; a graceful stop lets the request finish. */
+    /* Sleep in slices so that an immediate stop (SIGINT/SIGTERM, in any
+     * mode: in a child the library's own SIGTERM handler records it) cuts
+     * the wait short; a graceful stop lets the request finish. */
     long left = ms;
-    while (left > 0 && !ms_stop_now) {
+    while (left > 0 && !mpm_request_server_stopping_now(req)) {
         long slice = left < 100 ? left : 100;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = slice * 1000000L};
-        while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !ms_stop_now) {
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
         }
         left -= slice;
     }

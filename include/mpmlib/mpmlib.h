@@ -406,13 +406,25 @@ MPM_EXTERN int mpm_request_query_param(const mpm_request_t *req, const char *nam
  * MPM_EINVAL for NULL arguments. Inside the handler only. */
 MPM_EXTERN int mpm_request_path_decoded(const mpm_request_t *req, char *buf, size_t len);
 
-/* Whether the server is stopping or restarting gracefully: a long-running
- * handler should finish up. In every strategy and mode this reflects a
- * stop or restart as soon as it is requested (in a child: as soon as the
- * master's command arrives, which the call itself takes in without
- * blocking), so a handler may poll it in a loop. Thread: any, while the
- * handler runs (req is valid only until then). */
+/* Whether the server is stopping or restarting, gracefully or not: a
+ * long-running handler should finish up. In every strategy and mode this
+ * reflects a stop or restart as soon as it is requested (in a child: as
+ * soon as the master's command or signal arrives; the call itself takes in
+ * a pending command without blocking), so a handler may poll it in a loop.
+ * Thread: any, while the handler runs (req is valid only until then). */
 MPM_EXTERN int mpm_request_server_draining(const mpm_request_t *req);
+
+/* Whether the server is stopping or restarting at once (not gracefully:
+ * mpm_server_stop(srv, 0), mpm_server_restart(srv, 0), or in multi-process
+ * mode SIGTERM/SIGINT to the master), or a graceful stop's
+ * GracefulShutdownTimeout has run out. A hard stop wants out now (in
+ * multi-process mode a child still busy 3 s later is SIGKILLed; in one
+ * process, mpm_server_run() returns only once the handlers have), so a
+ * handler that may run long should poll this and return early when it is
+ * 1; during a graceful stop (within its bound) it stays 0 while
+ * mpm_request_server_draining() is 1. Same timeliness and thread rules as
+ * mpm_request_server_draining(). */
+MPM_EXTERN int mpm_request_server_stopping_now(const mpm_request_t *req);
 
 /* The server serving this request (for mpm_server_stats()). */
 MPM_EXTERN mpm_server_t *mpm_request_server(const mpm_request_t *req);

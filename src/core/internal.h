@@ -206,6 +206,10 @@ void mpm__server_orphans_release(mpm_server_t *srv);
  * commands here). Returns the stop state afterwards. */
 int mpm__server_check_wake(mpm_server_t *srv);
 
+/* The stop state, after taking in a command the master may have sent a
+ * child that is busy serving (non-blocking). Thread: any serving thread. */
+int mpm__server_poll_stop(mpm_server_t *srv);
+
 /* Runs as master until stop (master.c). */
 int mpm__master_run(mpm_server_t *srv);
 

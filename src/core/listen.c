@@ -194,17 +194,21 @@ static int bound_port(int fd)
 }
 
 /* Whether some process accepts connections on the unix socket un: 1 yes,
- * 0 no (refused: a stale file left by a dead server), -errno if unknown. */
-static int unix_socket_in_use(const struct sockaddr_un *un, socklen_t len)
+ * 0 no (refused: a stale file left by a dead server), -errno if unknown.
+ * The probe is registered for owner like any fd of ours, short-lived as it
+ * is: another server's master forking meanwhile must not pass it on. */
+static int unix_socket_in_use(const void *owner, const struct sockaddr_un *un, socklen_t len)
 {
     /* Non-blocking, so a listener with a full backlog answers EAGAIN
      * instead of making us wait: it is in use all the same. */
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    mpm__fdreg_lock();
+    int fd =
+        mpm__fdreg_keep(owner, socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
     if (fd < 0)
         return -errno;
     int rc = connect(fd, (const struct sockaddr *)un, len);
     int e = errno;
-    close(fd);
+    mpm__fdreg_close(fd);
     if (rc == 0 || e == EAGAIN || e == EINPROGRESS)
         return 1;
     if (e == ECONNREFUSED)
@@ -214,8 +218,9 @@ static int unix_socket_in_use(const struct sockaddr_un *un, socklen_t len)
 
 /* Before binding unix:/path: removes a stale socket file that nobody
  * listens on; refuses anything else that is in the way. */
-static int clear_stale_unix_socket(const char *name, const struct sockaddr_un *un, socklen_t len,
-                                   char *err, size_t errlen)
+static int clear_stale_unix_socket(const void *owner, const char *name,
+                                   const struct sockaddr_un *un, socklen_t len, char *err,
+                                   size_t errlen)
 {
     struct stat st;
     if (lstat(un->sun_path, &st) != 0) {
@@ -227,7 +232,7 @@ static int clear_stale_unix_socket(const char *name, const struct sockaddr_un *u
         return fail(err, errlen, MPM_EADDRINUSE,
                     "Listen %s: %s (the path exists and is not a socket)", name,
                     sys_reason(EADDRINUSE));
-    int in_use = unix_socket_in_use(un, len);
+    int in_use = unix_socket_in_use(owner, un, len);
     if (in_use > 0)
         return fail(err, errlen, MPM_EADDRINUSE, "Listen %s: %s (a server is listening there)",
                     name, sys_reason(EADDRINUSE));
@@ -270,7 +275,8 @@ static int open_address(const void *owner, const char *addr, int backlog, mpm__l
     if (mpm__parse_addr(addr, &ss, &len, why, sizeof why))
         return fail(err, errlen, MPM_ECONFIG, "Listen %s: %s", addr, why);
     if (ss.ss_family == AF_UNIX) {
-        int rc = clear_stale_unix_socket(addr, (struct sockaddr_un *)&ss, len, err, errlen);
+        int rc =
+            clear_stale_unix_socket(owner, addr, (struct sockaddr_un *)&ss, len, err, errlen);
         if (rc)
             return rc;
     }

@@ -61,7 +61,7 @@ static int take_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, mpm__accepted_t 
 
 static void pool_free(mpm__pool_t *pool)
 {
-    close(pool->idle_efd);
+    mpm__fdreg_close(pool->idle_efd);
     free(pool->threads);
     free(pool->queue);
     free(pool->busy_fd);
@@ -171,15 +171,15 @@ static mpm__pool_t *pool_alloc(mpm_server_t *srv, unsigned n, mpm__pool_work_fn 
     pool->srv = srv;
     pool->work = work;
     pool->nthreads = n;
-    pool->idle_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    mpm__fdreg_lock();
+    pool->idle_efd = mpm__fdreg_keep(srv, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     *err = pool->idle_efd < 0 ? -errno : MPM_ENOMEM;
     pool->threads = calloc(n, sizeof(*pool->threads));
     pool->queue = calloc(n, sizeof(*pool->queue));
     pool->busy_fd = malloc(n * sizeof(*pool->busy_fd));
     pool->finished = calloc(n, sizeof(*pool->finished));
     if (pool->idle_efd < 0 || !pool->threads || !pool->queue || !pool->busy_fd || !pool->finished) {
-        if (pool->idle_efd >= 0)
-            close(pool->idle_efd);
+        mpm__fdreg_close(pool->idle_efd);
         free(pool->threads);
         free(pool->queue);
         free(pool->busy_fd);

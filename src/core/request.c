@@ -81,16 +81,15 @@ int64_t mpm_request_content_length(const mpm_request_t *req)
     return req->head->chunked ? -1 : req->head->content_length;
 }
 
-/* A serving loop takes in its master's commands only while it waits (a
- * prefork child: between connections), so a handler asking mid-request
- * takes in what is pending itself: a non-blocking read of the control
- * channel, never a wait. */
+/* Both take in a pending command of the master (mpm__server_poll_stop). */
 int mpm_request_server_draining(const mpm_request_t *req)
 {
-    mpm_server_t *srv = req->conn->srv;
-    if (mpm__server_stopping(srv) == MPM__STOP_NONE && srv->ctl_fd >= 0)
-        mpm__server_check_wake(srv);
-    return mpm__server_stopping(srv) != MPM__STOP_NONE;
+    return mpm__server_poll_stop(req->conn->srv) != MPM__STOP_NONE;
+}
+
+int mpm_request_server_stopping_now(const mpm_request_t *req)
+{
+    return mpm__server_poll_stop(req->conn->srv) == MPM__STOP_NOW;
 }
 
 mpm_server_t *mpm_request_server(const mpm_request_t *req)
@@ -168,9 +167,11 @@ static void send_continue(mpm_request_t *req)
 }
 
 /* The body stopped arriving in time (RequestReadTimeout body=). While the
- * handler reads, the 408 is its answer; once the response is complete and
- * the rest of the body is being discarded for keep-alive, a 408 still tells
- * the client why the connection ends, instead of a bare close. */
+ * handler reads, the 408 is its answer. Once the response is complete (the
+ * rest of the body being discarded for keep-alive) the client has its
+ * answer: a second, unsolicited one would read as the answer to its next
+ * request, so the connection just ends (serve_request closes lingeringly:
+ * the body is still pending). */
 static int body_timed_out(mpm_request_t *req)
 {
     mpm__log(req->conn->srv, MPM_LOG_INFO, "request body timed out after %llu bytes",
@@ -178,8 +179,6 @@ static int body_timed_out(mpm_request_t *req)
     if (!req->finished)
         return body_error(req, 408, MPM_ETIMEDOUT);
     req->body_failed = 1;
-    (void)mpm__conn_send_error(req->conn, 408, req, req->id);
-    req->conn->broken = 1;
     return MPM_ETIMEDOUT;
 }
 

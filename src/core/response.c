@@ -122,9 +122,13 @@ int mpm_response_set_status(mpm_request_t *req, int status)
 }
 
 /* Keep-alive needs the rest of the request body read; if that is too much to
- * discard (or the client waits for 100-continue), close after this response. */
+ * discard (or the client waits for 100-continue), close after this response.
+ * A stop that began while the handler ran also closes (DESIGN §4): decided
+ * now, as the head goes out, not when the request came in. */
 static void settle_keepalive(mpm_request_t *req)
 {
+    if (req->keepalive && mpm__server_poll_stop(req->conn->srv) != MPM__STOP_NONE)
+        req->keepalive = 0;
     if (!mpm__request_body_pending(req))
         return;
     const mpm__h1_head_t *hd = req->head;

@@ -313,13 +313,18 @@ int mpm_server_restart(mpm_server_t *srv, int graceful)
     return 0;
 }
 
+/* What the window lets in (a kept-alive client's next request, a connection
+ * a retiring child accepts at its very end) must still have time to be
+ * answered before GracefulShutdownTimeout turns the stop hard and drops it:
+ * so the window takes at most half of that bound. */
 int64_t mpm__drain_window_ms(const mpm_server_t *srv)
 {
     const mpm__settings_t *s = &srv->cfg.s;
     int64_t w = s->drain_window_ms < s->keepalive_timeout_ms ? s->drain_window_ms
                                                               : s->keepalive_timeout_ms;
-    if (s->graceful_shutdown_timeout_ms > 0 && s->graceful_shutdown_timeout_ms < w)
-        w = s->graceful_shutdown_timeout_ms;
+    int64_t half_bound = s->graceful_shutdown_timeout_ms / 2;
+    if (s->graceful_shutdown_timeout_ms > 0 && half_bound < w)
+        w = half_bound;
     return w;
 }
 
@@ -343,6 +348,27 @@ int mpm__server_check_wake(mpm_server_t *srv)
             mpm__server_stop_local(srv, cmd[i] == 'g');
     }
     return mpm__server_stopping(srv);
+}
+
+/* A serving loop takes in its master's commands only while it waits (a
+ * prefork child: between connections), so code running mid-request takes
+ * in what is pending itself: a non-blocking read of the control channel,
+ * never a wait (nothing to read in a master or one process). Past
+ * GracefulShutdownTimeout a graceful stop is a hard one for the whole
+ * serving process, as the connection I/O would find at its next wait. */
+int mpm__server_poll_stop(mpm_server_t *srv)
+{
+    if (mpm__server_stopping(srv) != MPM__STOP_NOW && srv->ctl_fd >= 0)
+        mpm__server_check_wake(srv);
+    int stop = mpm__server_stopping(srv);
+    if (stop == MPM__STOP_GRACEFUL) {
+        int64_t bound = mpm__graceful_deadline(srv);
+        if (bound && mpm__now_ms() >= bound) {
+            mpm__server_stop_local(srv, 0);
+            stop = MPM__STOP_NOW;
+        }
+    }
+    return stop;
 }
 
 /* Sums of up to ServerLimit x ThreadsPerChild units: saturate, never wrap. */

@@ -199,6 +199,44 @@ static int64_t pool_deadline(mpm_server_t *srv)
     return mpm__graceful_deadline(srv);
 }
 
+/* Before the first hand-off, a thread that came through its init hook is
+ * idle or (the hook failed) exited. 1: all came through, 0: not yet, -1: a
+ * hook failed. */
+static int threads_ready(mpm__pool_t *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int r = pool->init_failed ? -1 : pool->idle + pool->exited >= pool->started;
+    pthread_mutex_unlock(&pool->lock);
+    return r;
+}
+
+/* How often the listener looks whether the thread init hooks are done. */
+#define WORKER_INIT_POLL_MS 10
+
+/* The master takes a READY child as proof that its generation can start,
+ * so a child is READY only once every thread's init hook returned 0: a hook
+ * failing later must not hide a fatal start-up failure. A failed hook stops
+ * the process, which wakes this wait; threads that became idle are seen
+ * within a poll. Returns 1 (ready), 0 (a hook failed, or a stop came
+ * first) or a negative error. */
+static int wait_threads_ready(mpm_server_t *srv, int ep, mpm__pool_t *pool)
+{
+    int r;
+    while ((r = threads_ready(pool)) == 0 && mpm__server_stopping(srv) == MPM__STOP_NONE) {
+        struct epoll_event evs[4];
+        int n = epoll_wait(ep, evs, 4, WORKER_INIT_POLL_MS);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u32 == TAG_WAKE)
+                mpm__server_check_wake(srv);
+            else if (evs[i].data.u32 == TAG_IDLE)
+                mpm__pool_idle_seen(pool);
+        }
+    }
+    return r > 0;
+}
+
 static int worker_serve(mpm_server_t *srv)
 {
     mpm__pool_t *pool;
@@ -207,8 +245,10 @@ static int worker_serve(mpm_server_t *srv)
         return rc;
     listener_state_t ls = {.ep = listener_epoll(srv, pool), .wake_watched = 1};
     int ep = ls.ep;
-    rc = ep < 0 ? ep : 0;
-    mpm__sb_set_state(srv->slot, MPM__SB_READY);
+    rc = ep < 0 ? ep : wait_threads_ready(srv, ep, pool);
+    if (rc == 1)
+        mpm__sb_set_state(srv->slot, MPM__SB_READY);
+    rc = rc < 0 ? rc : 0;
     while (rc == 0 && !pool->init_failed && !ls.spent &&
            mpm__accepting(srv, &ls.drain_until, &ls.timeout_ms))
         rc = listener_round(srv, pool, &ls);

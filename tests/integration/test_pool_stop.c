@@ -141,11 +141,90 @@ static void graceful_stop_finishes_in_flight_request(void **state)
     th_read(c, &r, 0);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "slept 4000 ms\n");
+    /* Keep-alive is decided when the head goes out, after the stop began
+     * (DESIGN §4): the client learns the connection ends with this answer. */
+    if (!tc_header_has_token(&r, "Connection", "close"))
+        fail_msg("the request in flight during a graceful stop was answered without "
+                 "Connection: close");
     tc_response_free(&r);
     th_expect_closed(c);
     assert_int_equal(th_process_stop(p, 0, 20000), 0);
     assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
     assert_true(tp_wait_all_gone(kids, nkids, 10000));
+}
+
+/* A hard stop does not wait out a long handler: mpmserve's /sleep polls
+ * mpm_request_server_stopping_now(), which a child's SIGTERM (the library's
+ * handler) sets, so every child exits by itself well before the 3 s grace
+ * would end in SIGKILL. */
+static void hard_stop_cuts_long_request_short(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_process_t *p = tpool_start_logged(fx, NULL);
+    assert_true(tpool_wait_children(p->pid, 2, 2, 20000));
+    pid_t kids[MAX_KIDS];
+    int nkids = tpool_children(p->pid, kids, MAX_KIDS);
+    tc_conn_t *c = th_connect(fx, p->port);
+    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(th_wait_for(sleep_in_handler, &p->port, 20000));
+    int64_t t0 = tc_now_ms();
+    if (th_process_stop(p, SIGTERM, EXIT_BOUND_MS) != 0)
+        fail_msg("the master did not exit within %d ms of SIGTERM", EXIT_BOUND_MS);
+    int64_t took = tc_now_ms() - t0;
+    assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
+    assert_non_null(p->log);
+    if (strstr(p->log, "exited on signal"))
+        fail_msg("a child had to be killed: the sleeping handler ignored the hard stop");
+    if (took >= 2500)
+        fail_msg("the master took %lld ms to stop with a request in flight", (long long)took);
+    assert_true(tp_wait_all_gone(kids, nkids, 10000));
+}
+
+/* The same in one-process mode, where mpmserve's own signal handler turns
+ * SIGTERM into mpm_server_stop(srv, 0): the process leaves at once, not
+ * after the minute the handler wants. */
+static void hard_stop_cuts_long_request_short_one_process(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (!th_strategy_built(fx->strategy))
+        skip();
+    const char *const args[] = {"--mpm", fx->strategy, "--listen", "127.0.0.1:0",
+                                "--one-process", NULL};
+    th_process_t *p = th_start_mpmserve(fx, args);
+    tc_conn_t *c = th_connect(fx, p->port);
+    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_false(tc_readable(c, 300)); /* it is sleeping, not answered */
+    int64_t t0 = tc_now_ms();
+    if (th_process_stop(p, SIGTERM, EXIT_BOUND_MS) != 0)
+        fail_msg("mpmserve did not exit within %d ms of SIGTERM", EXIT_BOUND_MS);
+    int64_t took = tc_now_ms() - t0;
+    assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
+    if (took >= 2500)
+        fail_msg("mpmserve took %lld ms to stop with a request in flight", (long long)took);
+}
+
+/* One process, GracefulShutdownTimeout=1: past the bound a graceful stop
+ * is a hard one, which the sleeping handler sees (nothing else can end a
+ * handler in a single-threaded process), so mpmserve leaves soon after. */
+static void graceful_bound_cuts_long_request_short_one_process(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (!th_strategy_built(fx->strategy))
+        skip();
+    const char *const args[] = {"--mpm",         fx->strategy, "--listen", "127.0.0.1:0",
+                                "--one-process", "--set",      "GracefulShutdownTimeout=1",
+                                NULL};
+    th_process_t *p = th_start_mpmserve(fx, args);
+    tc_conn_t *c = th_connect(fx, p->port);
+    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_false(tc_readable(c, 300)); /* it is sleeping, not answered */
+    int64_t t0 = tc_now_ms();
+    if (th_process_stop(p, SIGWINCH, EXIT_BOUND_MS) != 0)
+        fail_msg("mpmserve did not exit within %d ms of SIGWINCH", EXIT_BOUND_MS);
+    int64_t took = tc_now_ms() - t0;
+    assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
+    if (took < 700 || took >= 4000)
+        fail_msg("mpmserve stopped %lld ms after SIGWINCH; the bound is 1 s", (long long)took);
 }
 
 static int has_ok(void *arg)
@@ -339,6 +418,9 @@ int main(void)
         POOL_CASE(sigwinch_stops_master_and_children),
         POOL_CASE(killed_master_leaves_no_child),
         POOL_CASE(graceful_stop_finishes_in_flight_request),
+        POOL_CASE(hard_stop_cuts_long_request_short),
+        POOL_CASE(hard_stop_cuts_long_request_short_one_process),
+        POOL_CASE(graceful_bound_cuts_long_request_short_one_process),
         POOL_CASE(graceful_stop_under_load_loses_nothing),
         POOL_CASE(graceful_stop_refuses_new_clients),
         POOL_CASE(stuck_child_is_killed_after_grace),

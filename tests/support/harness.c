@@ -653,7 +653,7 @@ void th_require_mpmserve(void)
     exit(TH_SKIP_EXIT);
 }
 
-static void exec_mpmserve(const char *bin, const char *const *args, int out_fd)
+static void exec_mpmserve(const char *bin, const char *const *args, int out_fd, int err_fd)
 {
     const char *argv[64];
     size_t n = 0;
@@ -662,6 +662,8 @@ static void exec_mpmserve(const char *bin, const char *const *args, int out_fd)
         argv[n++] = args[i];
     argv[n] = NULL;
     dup2(out_fd, STDOUT_FILENO);
+    if (err_fd >= 0)
+        dup2(err_fd, STDERR_FILENO);
     /* mpmserve starts with stdin, stdout and stderr only: whatever else the
      * test runner left open must not show up among its descriptors. */
     for (int fd = 3; fd < 1024; fd++)
@@ -694,32 +696,65 @@ static int read_listen_port(int fd, int timeout_ms)
     return -1;
 }
 
-int th_process_start(th_process_t *p, const char *const *args, int timeout_ms)
+static int process_start(th_process_t *p, const char *const *args, int timeout_ms, int logged)
 {
     const char *bin = th_mpmserve_path();
     int fds[2];
     memset(p, 0, sizeof(*p));
-    p->out_fd = -1;
-    if (!bin || pipe2(fds, O_CLOEXEC) != 0)
+    p->out_fd = p->err_fd = -1;
+    /* A file, not a pipe: nothing has to read it while the process runs. */
+    if (logged && (p->err_fd = memfd_create("mpmserve-stderr", MFD_CLOEXEC)) < 0)
         return -1;
+    if (!bin || pipe2(fds, O_CLOEXEC) != 0) {
+        th_process_stop(p, 0, 0);
+        return -1;
+    }
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
         close(fds[1]);
+        th_process_stop(p, 0, 0);
         return -1;
     }
     if (pid == 0)
-        exec_mpmserve(bin, args, fds[1]);
+        exec_mpmserve(bin, args, fds[1], p->err_fd);
     close(fds[1]);
     p->pid = pid;
     p->out_fd = fds[0];
     p->port = read_listen_port(p->out_fd, timeout_ms);
     if (p->port <= 0) {
         th_process_stop(p, SIGKILL, 1000);
+        free(p->log);
+        p->log = NULL;
         return -1;
     }
     return 0;
+}
+
+int th_process_start(th_process_t *p, const char *const *args, int timeout_ms)
+{
+    return process_start(p, args, timeout_ms, 0);
+}
+
+int th_process_start_logged(th_process_t *p, const char *const *args, int timeout_ms)
+{
+    return process_start(p, args, timeout_ms, 1);
+}
+
+/* The whole of a logged process's stderr, echoed to ours. */
+static void take_log(th_process_t *p)
+{
+    off_t len = lseek(p->err_fd, 0, SEEK_END);
+    free(p->log);
+    p->log = malloc(len > 0 ? (size_t)len + 1 : 1);
+    ssize_t n = p->log && len > 0 ? pread(p->err_fd, p->log, (size_t)len, 0) : 0;
+    if (p->log)
+        p->log[n > 0 ? n : 0] = '\0';
+    if (p->log && n > 0)
+        fputs(p->log, stderr);
+    close(p->err_fd);
+    p->err_fd = -1;
 }
 
 /* waitpid with a bound; 1 if reaped. */
@@ -753,6 +788,8 @@ int th_process_stop(th_process_t *p, int sig, int timeout_ms)
     if (p->out_fd >= 0)
         close(p->out_fd);
     p->out_fd = -1;
+    if (p->err_fd >= 0)
+        take_log(p);
     return rc;
 }
 
@@ -766,7 +803,7 @@ int th_setup(void **state)
         return -1;
     fx->strategy = *state;
     for (size_t i = 0; i < TH_MAX_PROCS; i++)
-        fx->procs[i].out_fd = -1;
+        fx->procs[i].out_fd = fx->procs[i].err_fd = -1;
     *state = fx;
     return 0;
 }
@@ -777,8 +814,10 @@ int th_teardown(void **state)
     int rc = 0;
     for (size_t i = 0; i < fx->nconns; i++)
         tc_close(&fx->conns[i]);
-    for (size_t i = 0; i < fx->nprocs; i++)
+    for (size_t i = 0; i < fx->nprocs; i++) {
         th_process_stop(&fx->procs[i], SIGTERM, 10000);
+        free(fx->procs[i].log);
+    }
     for (size_t i = 0; i < fx->nservers; i++) {
         if (th_server_stop(fx->servers[i], 0) != 0)
             rc = -1;
@@ -850,16 +889,26 @@ void th_disconnect(tc_conn_t *c)
     tc_close(c);
 }
 
-th_process_t *th_start_mpmserve(th_fixture_t *fx, const char *const *args)
+static th_process_t *start_mpmserve(th_fixture_t *fx, const char *const *args, int logged)
 {
     if (!th_mpmserve_path())
         skip();
     assert_true(fx->nprocs < TH_MAX_PROCS);
     th_process_t *p = &fx->procs[fx->nprocs];
-    if (th_process_start(p, args, 20000) != 0)
+    if (process_start(p, args, 20000, logged) != 0)
         fail_msg("mpmserve did not report its port");
     fx->nprocs++;
     return p;
+}
+
+th_process_t *th_start_mpmserve(th_fixture_t *fx, const char *const *args)
+{
+    return start_mpmserve(fx, args, 0);
+}
+
+th_process_t *th_start_mpmserve_logged(th_fixture_t *fx, const char *const *args)
+{
+    return start_mpmserve(fx, args, 1);
 }
 
 void th_request(int port, const char *raw, tc_response_t *r)

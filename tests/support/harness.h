@@ -138,6 +138,9 @@ typedef struct th_process {
     int out_fd;   /* read end of its stdout */
     int port;
     int status;   /* waitpid status once reaped */
+    int err_fd;   /* started logged: its stderr (a memfd), until stopped */
+    char *log;    /* started logged: its whole stderr once stopped (freed by
+                   * the fixture's teardown, or by the caller) */
 } th_process_t;
 
 /* Path of the mpmserve binary from MPMSERVE_BIN, or NULL. */
@@ -146,6 +149,9 @@ const char *th_mpmserve_path(void);
  * "mpmserve: listening on 127.0.0.1:PORT" line. Returns 0, or -1 with the
  * process cleaned up. */
 int th_process_start(th_process_t *p, const char *const *args, int timeout_ms);
+/* The same, keeping its stderr: th_process_stop() puts it in p->log (and
+ * echoes it to the test's stderr). */
+int th_process_start_logged(th_process_t *p, const char *const *args, int timeout_ms);
 /* Sends sig, waits up to timeout_ms for exit, then SIGKILLs and reaps.
  * Returns 0 if it exited in time (status in p->status), -1 if it had to be
  * killed. */
@@ -188,6 +194,8 @@ tc_conn_t *th_hold_connection(th_fixture_t *fx, int port);
 void th_disconnect(tc_conn_t *c);
 /* An mpmserve process owned by the fixture (skips if MPMSERVE_BIN unset). */
 th_process_t *th_start_mpmserve(th_fixture_t *fx, const char *const *args);
+/* The same, started logged (th_process_start_logged). */
+th_process_t *th_start_mpmserve_logged(th_fixture_t *fx, const char *const *args);
 
 /* One request on a fresh connection; fails the case unless a full response
  * arrives. The caller frees r. */

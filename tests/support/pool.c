@@ -12,7 +12,7 @@
 
 #include "proc.h"
 
-th_process_t *tpool_start(th_fixture_t *fx, const char *const *extra)
+static th_process_t *start_pool(th_fixture_t *fx, const char *const *extra, int logged)
 {
     if (!th_strategy_built(fx->strategy))
         skip();
@@ -31,7 +31,17 @@ th_process_t *tpool_start(th_fixture_t *fx, const char *const *extra)
     for (size_t i = 0; extra && extra[i] && n < 47; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    return th_start_mpmserve(fx, args);
+    return logged ? th_start_mpmserve_logged(fx, args) : th_start_mpmserve(fx, args);
+}
+
+th_process_t *tpool_start(th_fixture_t *fx, const char *const *extra)
+{
+    return start_pool(fx, extra, 0);
+}
+
+th_process_t *tpool_start_logged(th_fixture_t *fx, const char *const *extra)
+{
+    return start_pool(fx, extra, 1);
 }
 
 int tpool_get_ok(int port, const char *target)

@@ -17,6 +17,8 @@
  * worker: 4 threads a child, 8 to 12 idle threads), then the extra
  * arguments. Skips the case when the strategy is not built. */
 th_process_t *tpool_start(th_fixture_t *fx, const char *const *extra);
+/* The same, with mpmserve's stderr kept in p->log once stopped. */
+th_process_t *tpool_start_logged(th_fixture_t *fx, const char *const *extra);
 
 /* GET target on a fresh connection: whether it answered 200. */
 int tpool_get_ok(int port, const char *target);
