@@ -384,7 +384,7 @@ static void busy_child_dies_with_killed_master(void **state)
     int n = tp_children_of(helper, kids, MAX_KIDS);
     for (int i = 0; i < n; i++)
         keep_stray(kids[i]);
-    th_send(c, "GET /nap?ms=30000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    th_send(c, "GET /nap?ms=30000&hard=1 HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(th_wait_for(nap_started, s, 10000));
     assert_int_equal(kill(helper, SIGKILL), 0);
     assert_int_equal(waitpid(helper, NULL, 0), helper);

@@ -268,15 +268,19 @@ static void route_sleep(mpm_request_t *req)
 }
 
 /* Sleeps in short slices; a stopping server (hard or graceful, as a child
- * that got SIGTERM) cuts the nap short. */
+ * that got SIGTERM) cuts the nap short. With hard=1 only a hard stop does
+ * (mpm_request_server_stopping_now): a child whose master died sees a
+ * graceful stop through its control channel, a SIGTERM only through
+ * PR_SET_PDEATHSIG. */
 static void route_nap(th_server_t *s, mpm_request_t *req)
 {
     int64_t until = tc_now_ms() + query_long(req, "ms", 100);
+    int hard_only = query_long(req, "hard", 0) == 1;
     atomic_fetch_add(&s->shared->naps_started, 1);
     int cut = 0;
     while (!cut && tc_now_ms() < until) {
         sleep_ms(10);
-        cut = mpm_request_server_draining(req);
+        cut = hard_only ? mpm_request_server_stopping_now(req) : mpm_request_server_draining(req);
     }
     if (cut)
         atomic_fetch_add(&s->shared->naps_cut, 1);
