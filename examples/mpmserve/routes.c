@@ -158,8 +158,8 @@ static void route_sleep(mpm_request_t *req)
         }
         left -= slice;
     }
-    char body[64];
-    snprintf(body, sizeof body, "slept %ld ms\n", ms);
+    char body[64]; /* the time slept: less than asked when a hard stop cut it */
+    snprintf(body, sizeof body, "slept %ld ms\n", ms - (left > 0 ? left : 0));
     ms_send_text(req, 200, body);
 }
 
