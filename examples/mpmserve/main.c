@@ -53,7 +53,7 @@ static void usage(FILE *f)
           "                              (e.g. --set KeepAliveTimeout=10)\n"
           "  --access-log FILE           Combined Log Format lines to FILE ('-': stdout)\n"
           "  --one-process               serve in this process, no master, no fork\n"
-          "  --test-routes               enable /crash (aborts the serving process) and /pid\n"
+          "  --test-routes               enable /crash (aborts the serving process), /pid and /hang\n"
           "  --help, --version\n"
           "routes: GET / and /hello.txt, any /echo, GET /status, GET /metrics, GET /stream?n=K,\n"
           "        GET /sleep?ms=N, GET /files/PATH, GET /crash (--test-routes)\n"

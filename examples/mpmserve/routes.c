@@ -163,6 +163,23 @@ static void route_sleep(mpm_request_t *req)
     ms_send_text(req, 200, body);
 }
 
+/* GET /hang?ms=N (--test-routes): sleeps without ever asking whether the
+ * server stops, as a handler stuck in its own code would; only the
+ * library's bounds (GracefulShutdownTimeout, SIGKILL after SIGTERM) end it
+ * early. Signals interrupt the sleep; it goes back to sleep. */
+static void route_hang(mpm_request_t *req)
+{
+    long ms = 0;
+    if (query_long(mpm_request_query(req), "ms", MS_SLEEP_MAX, &ms) <= 0) {
+        ms_send_text(req, 400, "usage: /hang?ms=N with N from 0 to 600000\n");
+        return;
+    }
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    ms_send_text(req, 200, "hung\n");
+}
+
 void ms_handle(mpm_request_t *req, void *data)
 {
     const ms_app_t *app = data;
@@ -205,6 +222,8 @@ void ms_handle(mpm_request_t *req, void *data)
         char body[32];
         snprintf(body, sizeof body, "%d\n", (int)getpid());
         ms_send_text(req, 200, body); /* which process served: pool tests */
+    } else if (app->test_routes && strcmp(path, "/hang") == 0) {
+        route_hang(req); /* a handler stuck in its own code: stop bounds */
     } else if (app->test_routes && strcmp(path, "/crash") == 0) {
         if (strcmp(method, "GET") != 0) {
             ms_send_405(req, "GET");

@@ -543,7 +543,7 @@ static int hang_a_handler(th_fixture_t *fx, int port)
     assert_int_equal(r.status, 200);
     int pid = atoi(r.body);
     tc_response_free(&r);
-    th_send(c, "GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
+    th_send(c, "GET /hang?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_false(tc_readable(c, 300)); /* it is sleeping, not answered */
     return pid;
 }
