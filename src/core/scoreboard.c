@@ -57,6 +57,9 @@ void mpm__sb_slot_init(mpm__scoreboard_t *sb, unsigned i, unsigned generation)
     atomic_store(&s->busy, 0);
     atomic_store(&s->idle, 0);
     atomic_store(&s->parked, 0);
+    atomic_store(&s->reading, 0);
+    atomic_store(&s->writing, 0);
+    atomic_store(&s->lingering, 0);
     for (unsigned t = 0; t < sb->workers_per_slot; t++) {
         mpm__sb_worker_t *w = mpm__sb_worker(sb, i, t);
         atomic_store(&w->state, MPM__SB_DEAD);

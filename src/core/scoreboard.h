@@ -40,6 +40,10 @@ typedef struct mpm__sb_slot {
     atomic_uint busy;            /* units serving */
     atomic_uint idle;            /* units ready for a connection */
     atomic_uint parked;          /* keep-alive connections held by no unit */
+    /* event: connections the child's loop holds in each other state. */
+    atomic_uint reading;         /* reading a request head (or a small body) */
+    atomic_uint writing;         /* write completion: a response's tail */
+    atomic_uint lingering;       /* lingering close */
 } mpm__sb_slot_t;
 
 typedef struct mpm__scoreboard {
