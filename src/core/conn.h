@@ -54,6 +54,29 @@ struct mpm_request_s {
     uint64_t body_wire_bytes; /* bytes read from the socket since, framing included */
 };
 
+/* What a connection waits for next: the result of every step. A driver (a
+ * blocking unit's loop, or the event loop) waits for c->wait_events on the
+ * socket until mpm__conn_deadline(c), then calls mpm__conn_step(), or
+ * mpm__conn_timed_out() when the deadline passed; MPM__CONN_HANDLER is run
+ * by a thread that may block in the host's handler (mpm__conn_run_request). */
+typedef enum mpm__conn_state {
+    MPM__CONN_HANDSHAKE, /* the transport's handshake wants the socket */
+    MPM__CONN_READ,      /* a head is incomplete (or a first request not begun) */
+    MPM__CONN_PARK,      /* kept alive, nothing buffered: may give back its buffers */
+    MPM__CONN_PREFETCH,  /* a small body is being read before its handler runs */
+    MPM__CONN_HANDLER,   /* a complete head: run the handler */
+    MPM__CONN_WRITE,     /* response bytes are queued: wait until the socket takes them */
+    MPM__CONN_LINGER,    /* our side is shut: discard input until EOF or the linger deadline */
+    MPM__CONN_CLOSE      /* done: free it */
+} mpm__conn_state_t;
+
+/* Where a connection goes once its queued output is written. */
+typedef enum mpm__conn_after {
+    MPM__AFTER_NEXT,     /* the next request */
+    MPM__AFTER_LINGER,   /* a lingering close */
+    MPM__AFTER_CLOSE     /* a plain close */
+} mpm__conn_after_t;
+
 struct mpm__conn {
     mpm_server_t *srv;
     mpm__sb_worker_t *unit;
@@ -71,7 +94,6 @@ struct mpm__conn {
     int draining;             /* graceful stop seen: answer with close */
     int64_t drain_deadline;   /* idle connections close at this time */
     int broken;               /* I/O failed: stop serving */
-    int poll_first;           /* a response just went out: the next read would block */
     mpm__resp_headers_t resp_headers;
     int64_t accepted_us;      /* monotonic µs */
     int64_t head_start_us;    /* when the current head began (0: not yet) */
@@ -97,6 +119,30 @@ struct mpm__conn {
     } peer;
     char remote[64], local[64];
     int remote_port, local_port; /* -1: not formatted / looked up yet */
+
+    /* The state machine (conn.c). Deadlines are monotonic ms. */
+    mpm__conn_state_t state;
+    short wait_events;        /* POLLIN / POLLOUT: what the state waits for */
+    unsigned char after_write;/* mpm__conn_after_t */
+    unsigned char error_queued; /* an error answer is queued: flush it, then linger */
+    unsigned char counted;    /* counted in a unit's connections */
+    int64_t deadline;         /* READ, PARK, PREFETCH, LINGER */
+    int64_t idle_since_ms;    /* the keep-alive wait began */
+    int64_t head_start_ms;    /* first byte of the current head (0: none yet) */
+    uint64_t head_bytes;      /* bytes read since */
+    size_t in_cap;            /* bytes allocated at in */
+    int64_t prefetch_started_ms;
+    int engine_ready;         /* the engine was initialised */
+    /* Set by the strategy: a response tail of up to this many bytes may be
+     * left queued for another thread to write (0: write it all here), and
+     * bodies of up to prefetch_max bytes are read before the handler. */
+    size_t async_out_max;
+    size_t prefetch_max;
+    /* A sendfile body not yet sent (file_fd -1: none), written after out. */
+    int file_fd;
+    off_t file_off;
+    size_t file_left;
+    void *owner;              /* the driving strategy's per-connection data */
 };
 
 /* The poll events a transport's MPM__WANT_READ / MPM__WANT_WRITE waits for. */
@@ -176,6 +222,44 @@ static inline void mpm__conn_wrote(mpm__conn_t *c)
 {
     c->write_stall_deadline = 0;
 }
+
+/* Whether response bytes (queued, or a file's rest) wait to go out. */
+static inline int mpm__conn_out_pending(const mpm__conn_t *c)
+{
+    return c->out_start < c->out_end || c->file_left > 0;
+}
+
+/* Writes what the transport takes of iov at once and queues the rest, never
+ * waiting (a driver finishes it: MPM__CONN_WRITE). 0 or a negative error. */
+int mpm__conn_queue(mpm__conn_t *c, struct iovec *iov, int iovcnt);
+
+/* Leaves the rest of a file body, [off, off+len) of fd, to be sent after
+ * the queue by whoever drives the connection next (the fd is duplicated).
+ * MPM_ENOTSUP when the strategy finishes writes itself, or another error. */
+int mpm__conn_file_defer(mpm__conn_t *c, int fd, off_t off, size_t len);
+void mpm__conn_file_drop(mpm__conn_t *c);
+
+/* Non-blocking read into the input buffer: bytes read (> 0), 0 on EOF,
+ * MPM__WANT_READ / MPM__WANT_WRITE, MPM_ERANGE (buffer full), or
+ * MPM_ECLOSED (I/O error; the connection is broken). */
+ssize_t mpm__conn_try_fill(mpm__conn_t *c);
+
+/* Makes room for n bytes from in_start on (a prefetched body). */
+int mpm__conn_reserve_input(mpm__conn_t *c, size_t n);
+
+/* The state machine (conn.c). mpm__conn_new() takes an accepted fd (it is
+ * not closed by mpm__conn_free: the strategy closes it); begin/step/
+ * timed_out/drain return the state entered; run_request runs the handler
+ * on the calling thread, whose scoreboard unit the connection is bound to
+ * for the call. */
+mpm__conn_t *mpm__conn_new(mpm_server_t *srv, const mpm__accepted_t *a);
+mpm__conn_state_t mpm__conn_begin(mpm__conn_t *c);
+mpm__conn_state_t mpm__conn_step(mpm__conn_t *c);
+mpm__conn_state_t mpm__conn_run_request(mpm__conn_t *c, mpm__sb_worker_t *unit);
+mpm__conn_state_t mpm__conn_timed_out(mpm__conn_t *c);
+mpm__conn_state_t mpm__conn_drain(mpm__conn_t *c);
+int64_t mpm__conn_deadline(const mpm__conn_t *c);
+void mpm__conn_free(mpm__conn_t *c);
 
 /* Frees the output queue's memory if it is empty (between requests). */
 void mpm__conn_out_release(mpm__conn_t *c);

@@ -2,10 +2,14 @@
  * bounded by a deadline and interruptible by a hard stop, so a slow or silent
  * client can never hold a thread past its timeout. */
 #include "conn.h"
+#include "fdreg.h"
+
+#include <fcntl.h>
 
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -85,11 +89,66 @@ static void compact_input(mpm__conn_t *c)
 {
     if (c->in_start == c->in_end) {
         c->in_start = c->in_end = 0;
-    } else if (c->in_end == MPM__CONN_INBUF && c->in_start > 0) {
+    } else if (c->in_end == c->in_cap && c->in_start > 0) {
         memmove(c->in, c->in + c->in_start, c->in_end - c->in_start);
         c->in_end -= c->in_start;
         c->in_start = 0;
     }
+}
+
+/* Only once bytes are there: a parked connection waits without a buffer. */
+static int input_buffer(mpm__conn_t *c)
+{
+    if (c->in)
+        return 0;
+    c->in = malloc(MPM__CONN_INBUF);
+    if (!c->in) {
+        mpm__log(c->srv, MPM_LOG_ERROR, "out of memory for a connection's input");
+        c->broken = 1;
+        return MPM_ECLOSED;
+    }
+    c->in_cap = MPM__CONN_INBUF;
+    return 0;
+}
+
+int mpm__conn_reserve_input(mpm__conn_t *c, size_t n)
+{
+    if (c->pending_len)
+        return MPM_ESTATE;
+    int rc = input_buffer(c);
+    if (rc < 0)
+        return rc;
+    size_t have = c->in_end - c->in_start;
+    if (c->in_start > 0) {
+        memmove(c->in, c->in + c->in_start, have);
+        c->in_start = 0;
+        c->in_end = have;
+    }
+    if (c->in_cap >= n)
+        return 0;
+    char *p = realloc(c->in, n);
+    if (!p)
+        return MPM_ENOMEM;
+    c->in = p;
+    c->in_cap = n;
+    return 0;
+}
+
+ssize_t mpm__conn_try_fill(mpm__conn_t *c)
+{
+    if (c->pending_len == 0)
+        compact_input(c);
+    if (c->in && c->in_end == c->in_cap)
+        return MPM_ERANGE; /* caller must consume first */
+    int rc = input_buffer(c);
+    if (rc < 0)
+        return rc;
+    ssize_t n = c->tp->recv(c, c->in + c->in_end, c->in_cap - c->in_end);
+    if (n > 0)
+        c->in_end += (size_t)n;
+    else if (n < 0 && !mpm__would_block(n))
+        c->broken = 1;
+    return n < 0 && !mpm__would_block(n) ? MPM_ECLOSED : n;
 }
 
 /* Waits until the socket is ready for what the transport wants (readable
@@ -110,39 +169,14 @@ static int wait_for_input(mpm__conn_t *c, short events, int64_t deadline_ms)
 
 ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms)
 {
-    if (c->pending_len == 0)
-        compact_input(c);
-    if (c->in_end == MPM__CONN_INBUF)
-        return MPM_ERANGE; /* caller must consume first */
-    /* Right after a response the client has rarely sent its next request
-     * yet: wait before reading rather than make a recv() that would only say
-     * EAGAIN. One syscall less per kept-alive request. */
-    int rc = c->poll_first && c->tp->pending(c) == 0 ? wait_for_input(c, POLLIN, deadline_ms) : 0;
-    c->poll_first = 0;
-    if (rc == 0 && !c->in) {
-        /* Only once bytes are there: a parked connection waits without it. */
-        c->in = malloc(MPM__CONN_INBUF);
-        if (!c->in) {
-            mpm__log(c->srv, MPM_LOG_ERROR, "out of memory for a connection's input");
-            c->broken = 1;
-            return MPM_ECLOSED;
-        }
-    }
-    while (rc == 0) {
-        ssize_t n = c->tp->recv(c, c->in + c->in_end, MPM__CONN_INBUF - c->in_end);
-        if (n > 0) {
-            c->in_end += (size_t)n;
+    for (;;) {
+        ssize_t n = mpm__conn_try_fill(c);
+        if (!mpm__would_block(n))
             return n;
-        }
-        if (n == 0)
-            return 0;
-        if (!mpm__would_block(n)) {
-            c->broken = 1;
-            return MPM_ECLOSED;
-        }
-        rc = wait_for_input(c, mpm__want_events(n), deadline_ms);
+        int rc = wait_for_input(c, mpm__want_events(n), deadline_ms);
+        if (rc < 0)
+            return rc;
     }
-    return rc;
 }
 
 int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, int64_t start_ms,
@@ -182,7 +216,7 @@ void mpm__conn_park(mpm__conn_t *c)
     mpm__h1_free(&c->h1); /* the engine allocates again at the next head */
     mpm__resp_headers_free(&c->resp_headers);
     mpm__conn_out_release(c);
-    c->poll_first = 1; /* wait for bytes before taking a buffer for them */
+    c->in_cap = 0;
 }
 
 static void advance_iov(struct iovec **iov, int *iovcnt, size_t n)
@@ -220,15 +254,21 @@ int mpm__conn_wait_writable(mpm__conn_t *c, ssize_t want)
     return w == MPM__WAIT_TIMEOUT ? MPM_ETIMEDOUT : MPM_ECLOSED;
 }
 
-/* Copies up to MPM__OUTQ_CHUNK bytes of iov (advanced past them) to the
- * end of the output queue. 0 or MPM_ENOMEM. */
-static int out_queue(mpm__conn_t *c, struct iovec **iov, int *iovcnt)
+static size_t iov_total(const struct iovec *iov, int iovcnt)
 {
-    size_t want = 0;
-    for (int i = 0; i < *iovcnt && want < MPM__OUTQ_CHUNK; i++)
-        want += (*iov)[i].iov_len;
-    if (want > MPM__OUTQ_CHUNK)
-        want = MPM__OUTQ_CHUNK;
+    size_t n = 0;
+    for (int i = 0; i < iovcnt; i++)
+        n += iov[i].iov_len;
+    return n;
+}
+
+/* Copies up to `limit` bytes of iov (advanced past them) to the end of the
+ * output queue. 0 or MPM_ENOMEM. */
+static int out_queue(mpm__conn_t *c, struct iovec **iov, int *iovcnt, size_t limit)
+{
+    size_t want = iov_total(*iov, *iovcnt);
+    if (want > limit)
+        want = limit;
     if (c->out_start == c->out_end)
         c->out_start = c->out_end = 0;
     if (c->out_cap - c->out_end < want) {
@@ -250,6 +290,22 @@ static int out_queue(mpm__conn_t *c, struct iovec **iov, int *iovcnt)
     return 0;
 }
 
+/* A file body's unsent rest, after the queued bytes. */
+static ssize_t file_write(mpm__conn_t *c)
+{
+    while (c->file_left > 0) {
+        ssize_t n = c->tp->sendfile(c, c->file_fd, &c->file_off, c->file_left);
+        if (n < 0)
+            return n;
+        if (n == 0)
+            return MPM_EPROTO; /* the file shrank under us */
+        c->file_left -= (size_t)n;
+        mpm__conn_wrote(c);
+    }
+    mpm__conn_file_drop(c);
+    return 0;
+}
+
 ssize_t mpm__conn_out_write(mpm__conn_t *c)
 {
     while (c->out_start < c->out_end) {
@@ -261,7 +317,51 @@ ssize_t mpm__conn_out_write(mpm__conn_t *c)
         mpm__conn_wrote(c);
     }
     c->out_start = c->out_end = 0;
+    return file_write(c);
+}
+
+void mpm__conn_file_drop(mpm__conn_t *c)
+{
+    if (c->file_fd >= 0)
+        mpm__fdreg_close(c->file_fd);
+    c->file_fd = -1;
+    c->file_left = 0;
+}
+
+int mpm__conn_file_defer(mpm__conn_t *c, int fd, off_t off, size_t len)
+{
+    if (!c->async_out_max || !c->tp->sendfile || c->file_left)
+        return MPM_ENOTSUP;
+    mpm__fdreg_lock();
+    int dup = mpm__fdreg_keep(c->srv, fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    if (dup < 0)
+        return -errno;
+    c->file_fd = dup;
+    c->file_off = off;
+    c->file_left = len;
     return 0;
+}
+
+int mpm__conn_queue(mpm__conn_t *c, struct iovec *iov, int iovcnt)
+{
+    if (c->broken)
+        return MPM_ECLOSED;
+    advance_iov(&iov, &iovcnt, 0);
+    while (iovcnt > 0 && !mpm__conn_out_pending(c)) {
+        ssize_t n = c->tp->sendv(c, iov, iovcnt);
+        if (n >= 0) {
+            advance_iov(&iov, &iovcnt, (size_t)n);
+            mpm__conn_wrote(c);
+        } else if (!mpm__would_block(n)) {
+            return io_error(c, n);
+        } else {
+            break;
+        }
+    }
+    int rc = iovcnt > 0 ? out_queue(c, &iov, &iovcnt, SIZE_MAX) : 0;
+    if (rc < 0)
+        c->broken = 1;
+    return rc;
 }
 
 /* Flushes the queue, waiting first if the last write said it would block
@@ -312,8 +412,12 @@ int mpm__conn_sendv_all(mpm__conn_t *c, struct iovec *iov, int iovcnt)
         }
         if (!mpm__would_block(n))
             return io_error(c, n);
-        /* What the socket did not take becomes the connection's own. */
-        rc = out_queue(c, &iov, &iovcnt);
+        /* What the socket did not take becomes the connection's own: a
+         * tail small enough is left for the driver to write (the event
+         * loop's write completion); else it goes out from here. */
+        if (c->async_out_max && iov_total(iov, iovcnt) <= c->async_out_max)
+            return out_queue(c, &iov, &iovcnt, SIZE_MAX) < 0 ? io_error(c, MPM_ENOMEM) : 0;
+        rc = out_queue(c, &iov, &iovcnt, MPM__OUTQ_CHUNK);
         if (rc == 0)
             rc = out_flush_after(c, n);
         if (rc < 0) {

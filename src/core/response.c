@@ -273,10 +273,18 @@ static int send_file_body(mpm_request_t *req, int fd, off_t off, size_t len)
 {
     mpm__conn_t *c = req->conn;
     while (len > 0) {
-        ssize_t n =
-            c->tp->sendfile ? c->tp->sendfile(c, fd, &off, len) : copy_file_piece(c, fd, &off, len);
+        ssize_t n = mpm__conn_out_pending(c) ? MPM__WANT_WRITE
+                    : c->tp->sendfile       ? c->tp->sendfile(c, fd, &off, len)
+                                            : copy_file_piece(c, fd, &off, len);
         if (mpm__would_block(n)) {
-            int rc = mpm__conn_wait_writable(c, n);
+            /* The rest is left to whoever drives the connection next when
+             * the strategy finishes writes itself (the handler's fd is
+             * duplicated); else the queued head goes first, or we wait. */
+            if (mpm__conn_file_defer(c, fd, off, len) == 0) {
+                req->bytes_sent += (uint64_t)len;
+                return 0;
+            }
+            int rc = mpm__conn_out_pending(c) ? mpm__conn_out_flush(c) : mpm__conn_wait_writable(c, n);
             if (rc < 0)
                 return rc;
             continue;
