@@ -31,6 +31,7 @@ int mpm__accept(mpm_server_t *srv, unsigned li, int *backoff_ms, mpm__accepted_t
      * would. A unix peer's longer address is cut to its family. */
     memset(out, 0, sizeof(*out));
     out->listener = li;
+    out->conn = NULL;
     out->peer_len = sizeof(out->peer);
     /* Registered before any fork can copy it: the connection belongs to this
      * server, and other servers' children must not hold it open. */

@@ -61,6 +61,9 @@ typedef struct mpm__accepted {
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
     } peer; /* a unix peer keeps only its family */
+    /* A connection already in progress that a strategy hands to a pool
+     * thread (event: a complete request head); NULL for a fresh accept. */
+    void *conn;
 } mpm__accepted_t;
 
 /* Accepts one connection from listener `li` of srv (non-blocking,
@@ -229,6 +232,14 @@ void mpm__hooks_child_exit(mpm_server_t *srv);
  * keeps what it stored for mpm_request_thread_data(). */
 int mpm__hooks_thread_init(mpm_server_t *srv, unsigned index);
 void mpm__hooks_thread_exit(mpm_server_t *srv, unsigned index);
+
+/* ---- threaded strategies' limits (threaded.c) ---- */
+
+/* worker's and event's check and pool_limits: ThreadsPerChild within
+ * ThreadLimit, MaxRequestWorkers within ServerLimit x ThreadsPerChild, and
+ * httpd's defaults (3 children to start, 16 at most, 400 workers). */
+int mpm__threaded_check(const mpm__settings_t *s, char *err, size_t errlen);
+void mpm__threaded_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out);
 
 /* ---- connections (conn.c) ---- */
 

@@ -84,11 +84,13 @@ static void serve_until_stop(mpm__pool_t *pool, unsigned index, mpm__sb_worker_t
         pool->busy_fd[index] = fd;
         publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
-        pool->work(pool, unit, &a);
+        int kept = pool->work(pool, unit, &a);
         pthread_mutex_lock(&pool->lock);
         /* Cleared before the close: a stop that shuts busy fds down never
          * reaches a number the process has reused. */
         pool->busy_fd[index] = -1;
+        if (kept)
+            continue;
         pthread_mutex_unlock(&pool->lock);
         mpm__fdreg_close(fd);
         pthread_mutex_lock(&pool->lock);
@@ -222,6 +224,14 @@ int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads, mpm
     }
     *out = pool;
     return 0;
+}
+
+int mpm__pool_ready(mpm__pool_t *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int r = pool->init_failed ? -1 : pool->idle + pool->exited >= pool->started;
+    pthread_mutex_unlock(&pool->lock);
+    return r;
 }
 
 unsigned mpm__pool_idle(mpm__pool_t *pool)

@@ -12,11 +12,12 @@ typedef struct mpm__pool mpm__pool_t;
 
 /* What a pool thread runs for one hand-off. `unit` is the thread's own
  * scoreboard entry; `a` (the fd, its listener and peer) is borrowed for the
- * call. It must not close a->fd: the pool closes it afterwards, so
- * that a stop past its bound can shut the connection down without racing
- * the fd's reuse. */
-typedef void (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit,
-                                  const mpm__accepted_t *a);
+ * call. It must not close a->fd: it returns 0 and the pool closes it
+ * afterwards, so that a stop past its bound can shut the connection down
+ * without racing the fd's reuse; or it returns 1 when the connection went
+ * on elsewhere (handed back to the event loop), and the fd stays open. */
+typedef int (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit,
+                                 const mpm__accepted_t *a);
 
 struct mpm__pool {
     mpm_server_t *srv;
@@ -38,6 +39,7 @@ struct mpm__pool {
     int idle_efd;           /* eventfd: a thread became idle while the listener waited */
     int listener_waiting;
     int init_failed;        /* a thread init hook failed */
+    void *user;             /* the strategy's, set before the first push */
 };
 
 /* Allocates a pool and starts nthreads threads (thread init hooks run in
@@ -45,6 +47,10 @@ struct mpm__pool {
  * left running and nothing is allocated. */
 int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads,
                     mpm__pool_work_fn work);
+
+/* Before the first hand-off, whether every thread came through its init
+ * hook: 1 all of them, 0 not yet, -1 a hook failed. */
+int mpm__pool_ready(mpm__pool_t *pool);
 
 /* Threads that are idle and not yet handed a connection. */
 unsigned mpm__pool_idle(mpm__pool_t *pool);

@@ -17,70 +17,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WORKER_DEFAULT_START 3
-#define WORKER_DEFAULT_LIMIT 16
-#define WORKER_DEFAULT_MAX_WORKERS 400
-
-static unsigned or_default(unsigned v, unsigned dflt)
+static int serve_connection(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
 {
-    return v ? v : dflt;
-}
-
-/* ServerLimit x ThreadsPerChild: up to 200000 x 100000, so 64 bits. */
-static uint64_t thread_capacity(const mpm__settings_t *s)
-{
-    return (uint64_t)or_default(s->server_limit, WORKER_DEFAULT_LIMIT) * s->threads_per_child;
-}
-
-/* MaxRequestWorkers left at its default follows ServerLimit x
- * ThreadsPerChild down, as httpd does, rather than failing. */
-static unsigned max_workers(const mpm__settings_t *s)
-{
-    if (s->max_request_workers)
-        return s->max_request_workers;
-    uint64_t cap = thread_capacity(s);
-    return cap < WORKER_DEFAULT_MAX_WORKERS ? (unsigned)cap : WORKER_DEFAULT_MAX_WORKERS;
-}
-
-static void worker_pool_limits(const mpm__settings_t *s, mpm__pool_limits_t *out)
-{
-    unsigned tpc = s->threads_per_child;
-    out->units_per_child = tpc;
-    out->server_limit = or_default(s->server_limit, WORKER_DEFAULT_LIMIT);
-    unsigned max_workers_n = max_workers(s);
-    out->max_children = max_workers_n / tpc;
-    out->start_children = or_default(s->start_servers, WORKER_DEFAULT_START);
-    mpm__pool_limits_clamp(out);
-    out->min_spare_units = s->min_spare_threads;
-    out->max_spare_units = s->max_spare_threads;
-    /* httpd's rule: otherwise the master would retire a child only to find
-     * itself short of spares and fork it again (64 bits: MinSpareThreads
-     * goes up to INT_MAX). */
-    uint64_t least = (uint64_t)out->min_spare_units + tpc;
-    if (out->max_spare_units < least)
-        out->max_spare_units = least < UINT_MAX ? (unsigned)least : UINT_MAX;
-}
-
-static int worker_check(const mpm__settings_t *s, char *err, size_t errlen)
-{
-    if (s->threads_per_child > s->thread_limit) {
-        snprintf(err, errlen, "ThreadsPerChild %u exceeds ThreadLimit %u", s->threads_per_child,
-                 s->thread_limit);
-        return MPM_ECONFIG;
-    }
-    unsigned limit = or_default(s->server_limit, WORKER_DEFAULT_LIMIT);
-    if (max_workers(s) > thread_capacity(s)) {
-        snprintf(err, errlen, "MaxRequestWorkers %u exceeds ServerLimit %u x ThreadsPerChild %u",
-                 max_workers(s), limit, s->threads_per_child);
-        return MPM_ECONFIG;
-    }
-    return 0;
-}
-
-static void serve_connection(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
-{
-    mpm__conn_serve(pool->srv, a, unit); /* the pool closes the fd */
+    mpm__conn_serve(pool->srv, a, unit);
     mpm__sb_set_worker_state(unit, MPM__SB_READY);
+    return 0; /* the pool closes the fd */
 }
 
 /* Epoll data tags: listeners carry their index; these come after them. */
@@ -199,17 +140,6 @@ static int64_t pool_deadline(mpm_server_t *srv)
     return mpm__graceful_deadline(srv);
 }
 
-/* Before the first hand-off, a thread that came through its init hook is
- * idle or (the hook failed) exited. 1: all came through, 0: not yet, -1: a
- * hook failed. */
-static int threads_ready(mpm__pool_t *pool)
-{
-    pthread_mutex_lock(&pool->lock);
-    int r = pool->init_failed ? -1 : pool->idle + pool->exited >= pool->started;
-    pthread_mutex_unlock(&pool->lock);
-    return r;
-}
-
 /* How often the listener looks whether the thread init hooks are done. */
 #define WORKER_INIT_POLL_MS 10
 
@@ -222,7 +152,7 @@ static int threads_ready(mpm__pool_t *pool)
 static int wait_threads_ready(mpm_server_t *srv, int ep, mpm__pool_t *pool)
 {
     int r;
-    while ((r = threads_ready(pool)) == 0 && mpm__server_stopping(srv) == MPM__STOP_NONE) {
+    while ((r = mpm__pool_ready(pool)) == 0 && mpm__server_stopping(srv) == MPM__STOP_NONE) {
         struct epoll_event evs[4];
         int n = epoll_wait(ep, evs, 4, WORKER_INIT_POLL_MS);
         if (n < 0 && errno != EINTR)
@@ -263,8 +193,8 @@ static int worker_serve(mpm_server_t *srv)
 
 const mpm__strategy_t mpm__worker_strategy = {
     .name = "worker",
-    .check = worker_check,
-    .pool_limits = worker_pool_limits,
+    .check = mpm__threaded_check,
+    .pool_limits = mpm__threaded_pool_limits,
     .serve = worker_serve,
     .wake = NULL,
 };
