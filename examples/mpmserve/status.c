@@ -41,10 +41,13 @@ static int child_row(mpm_server_t *srv, unsigned i, int first, char *out, size_t
     int len = snprintf(out, cap,
                        "%s\n  {\"slot\": %u, \"pid\": %d, \"generation\": %u, \"state\": %s, "
                        "\"busy_workers\": %u, \"idle_workers\": %u, \"parked_connections\": %u, "
+                       "\"reading_connections\": %u, \"writing_connections\": %u, "
+                       "\"lingering_connections\": %u, "
                        "\"connections_served\": %" PRIu64 ", \"requests_served\": %" PRIu64
                        ", \"idle_ms\": %" PRIu64 "}",
                        first ? "" : ",", i, c.pid, c.generation, state, c.busy_workers,
-                       c.idle_workers, c.parked_connections, c.connections_served,
+                       c.idle_workers, c.parked_connections, c.reading_connections,
+                       c.writing_connections, c.lingering_connections, c.connections_served,
                        c.requests_served, c.idle_ms);
     return len > 0 && (size_t)len < cap ? len : 0;
 }
@@ -67,11 +70,14 @@ void ms_status(mpm_request_t *req)
     int len = snprintf(buf, sizeof buf,
                        "{\"strategy\": %s, \"generation\": %u, \"processes\": %u, "
                        "\"busy_workers\": %u, \"idle_workers\": %u, "
-                       "\"parked_connections\": %u, \"connections_served\": %" PRIu64 ", "
+                       "\"parked_connections\": %u, \"reading_connections\": %u, "
+                       "\"writing_connections\": %u, \"lingering_connections\": %u, "
+                       "\"connections_served\": %" PRIu64 ", "
                        "\"requests_served\": %" PRIu64 ", \"uptime_ms\": %" PRIu64 ", "
                        "\"children\": [",
                        strategy, st.generation, st.processes, st.busy_workers, st.idle_workers,
-                       st.parked_connections, st.connections_served, st.requests_served,
+                       st.parked_connections, st.reading_connections, st.writing_connections,
+                       st.lingering_connections, st.connections_served, st.requests_served,
                        st.uptime_ms);
     mpm_response_add_header(req, "Content-Type", "application/json");
     mpm_response_add_header(req, "Cache-Control", "no-store");

@@ -273,7 +273,9 @@ MPM_EXTERN int mpm_server_restart(mpm_server_t *srv, int graceful);
 MPM_EXTERN const char *mpm_server_errmsg(const mpm_server_t *srv);
 
 /* Versioned snapshot of the scoreboard. Set st->size = sizeof(*st) before the
- * call; the library fills the fields it knows up to that size. */
+ * call; the library fills the fields it knows up to that size. New fields
+ * are only ever appended, so a caller built against an older, smaller
+ * struct keeps working: nothing past its size is written. */
 typedef struct mpm_stats {
     size_t size;
     const char *strategy;       /* "prefork", "worker", "event"; static */
@@ -287,6 +289,13 @@ typedef struct mpm_stats {
     uint64_t uptime_ms;
     unsigned slots;             /* scoreboard slots: valid indexes for
                                    mpm_server_child_stats() are 0..slots-1 */
+    /* event: connections the children's listener loops hold, no thread
+     * held, while reading a request head (or a small body prefetched,
+     * RequestBodyPrefetch), finishing a response's write (write completion)
+     * and in lingering close. 0 under prefork and worker. */
+    unsigned reading_connections;
+    unsigned writing_connections;
+    unsigned lingering_connections;
 } mpm_stats_t;
 
 /* Fills *st. Thread: any; also from inside a handler (in any process of the
@@ -307,6 +316,11 @@ typedef struct mpm_child_stats {
     uint64_t connections_served;
     uint64_t requests_served;
     uint64_t idle_ms;           /* since its last request (0: none yet) */
+    /* event: as in mpm_stats_t, for this child's listener loop; 0 under
+     * prefork and worker. */
+    unsigned reading_connections;
+    unsigned writing_connections;
+    unsigned lingering_connections;
 } mpm_child_stats_t;
 
 /* Fills *out for slot i. Errors: MPM_ERANGE when i >= slots (or the server
@@ -317,8 +331,12 @@ MPM_EXTERN int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_c
 /* Renders the scoreboard in Prometheus' text exposition format (0.0.4)
  * into buf, NUL-terminated: mpm_info{strategy,version}, the counters
  * mpm_requests_total and mpm_connections_total, and the gauges
- * mpm_workers{state="busy"|"idle"}, mpm_parked_connections, mpm_processes,
- * mpm_generation and mpm_uptime_seconds; the same numbers as
+ * mpm_workers{state="busy"|"idle"},
+ * mpm_connections{state="parked"|"reading"|"writing"|"lingering"} (the
+ * connections event's listener loops hold, no thread held),
+ * mpm_parked_connections (the "parked" sample again, kept for existing
+ * dashboards), mpm_processes, mpm_generation and mpm_uptime_seconds; the
+ * same numbers as
  * mpm_server_stats(). Returns the length written (without the NUL).
  * Errors: MPM_ERANGE when len is too small (*needed, if not NULL, then holds
  * the size to retry with; the text may grow between calls by a few digits),

@@ -24,11 +24,15 @@ _Static_assert(sizeof(int) == 4 && sizeof(unsigned) == 4, "int must be 32 bits")
 #define SEC(n) ((uint64_t)(n)*1000u)
 #define DAY SEC(86400)
 #define MIB ((uint64_t)1 << 20)
+/* K_MILLI values are stored in thousandths: 3 decimals, no more. */
+#define MILLI 1000u
+#define MILLI_DECIMALS 3
 
 typedef enum dir_kind {
     K_FLAG,         /* On | Off */
     K_UINT,         /* decimal count */
     K_SIZE,         /* bytes, optional K/M/G suffix */
+    K_MILLI,        /* a decimal with up to 3 decimals, stored in thousandths */
     K_TIME,         /* seconds, or N ms; stored as ms */
     K_MPM,          /* a strategy's name (strategy.c knows them), stored as text */
     K_LEVEL,        /* one word of a list, stored as its int value (LogLevel) */
@@ -79,6 +83,7 @@ static const directive_t directives[] = {
     {"LimitRequestFieldSize", K_SIZE, FIELD(limit_request_field_size), 1, MIB, "8190", NULL},
     {"LimitRequestFields", K_UINT, FIELD(limit_request_fields), 1, 32767, "100", NULL},
     {"LimitRequestBody", K_SIZE, FIELD(limit_request_body), 0, INT64_MAX, "1G", NULL},
+    {"RequestBodyPrefetch", K_SIZE, FIELD(request_body_prefetch), 0, 16 * MIB, "65536", NULL},
     {"StartServers", K_UINT, FIELD(start_servers), 0, 200000, "0", NULL},
     {"MinSpareServers", K_UINT, FIELD(min_spare_servers), 1, 200000, "5", NULL},
     {"MaxSpareServers", K_UINT, FIELD(max_spare_servers), 1, 200000, "10", NULL},
@@ -91,7 +96,9 @@ static const directive_t directives[] = {
     {"ThreadLimit", K_UINT, FIELD(thread_limit), 1, 100000, "64", NULL},
     {"MinSpareThreads", K_UINT, FIELD(min_spare_threads), 1, INT_MAX, "75", NULL},
     {"MaxSpareThreads", K_UINT, FIELD(max_spare_threads), 1, INT_MAX, "250", NULL},
-    {"AsyncRequestWorkerFactor", K_UINT, FIELD(async_request_worker_factor), 1, 1000, "2", NULL},
+    {"AsyncRequestWorkerFactor", K_MILLI, FIELD(async_worker_factor_milli), 1, 1000 * MILLI, "2",
+     NULL},
+    {"AsyncConnectionLimit", K_UINT, FIELD(async_connection_limit), 0, 1000000, "0", NULL},
     {"GracefulShutdownTimeout", K_TIME, FIELD(graceful_shutdown_timeout_ms), 0, DAY, "0", NULL},
     {"DrainWindow", K_TIME, FIELD(drain_window_ms), 0, SEC(3600), "1", NULL},
     {"HandleSignals", K_FLAG, FIELD(handle_signals), 0, 1, "On", NULL},
@@ -205,13 +212,33 @@ static void format_time(uint64_t ms, int with_unit, char *buf, size_t len)
         snprintf(buf, len, "%llums", (unsigned long long)ms);
 }
 
-/* "(1..100000)", "(1ms..86400s)", "(0..1048576 bytes)". */
+/* The shortest text that reads back as exactly `milli` thousandths:
+ * "2", "1.5", "0.25", "2.125". */
+static void format_milli(uint64_t milli, char *buf, size_t len)
+{
+    unsigned frac = (unsigned)(milli % MILLI);
+    int digits = MILLI_DECIMALS;
+    if (frac == 0) {
+        snprintf(buf, len, "%llu", (unsigned long long)(milli / MILLI));
+        return;
+    }
+    for (; frac % 10 == 0; frac /= 10)
+        digits--;
+    snprintf(buf, len, "%llu.%0*u", (unsigned long long)(milli / MILLI), digits, frac);
+}
+
+/* "(1..100000)", "(1ms..86400s)", "(0..1048576 bytes)", "(0.001..1000)". */
 static void format_range(const directive_t *d, char *buf, size_t len)
 {
     if (d->kind == K_TIME || d->kind == K_READ_TIMEOUT || d->kind == K_BODY_TIMEOUT) {
         char lo[32], hi[32];
         format_time(d->min, 1, lo, sizeof lo);
         format_time(d->max, 1, hi, sizeof hi);
+        snprintf(buf, len, "(%s..%s)", lo, hi);
+    } else if (d->kind == K_MILLI) {
+        char lo[32], hi[32];
+        format_milli(d->min, lo, sizeof lo);
+        format_milli(d->max, hi, sizeof hi);
         snprintf(buf, len, "(%s..%s)", lo, hi);
     } else {
         snprintf(buf, len, "(%llu..%llu%s)", (unsigned long long)d->min, (unsigned long long)d->max,
@@ -340,6 +367,55 @@ static int parse_size(mpm__settings_t *s, const directive_t *d, const char *v, c
     if (check_range(d, n, v, err, errlen))
         return MPM_ECONFIG;
     store_num(s, d, n);
+    return 0;
+}
+
+/* The digits after a decimal point, as thousandths ("5" is 500, "25" is
+ * 250). Returns the end of the digits, NULL when there are none; *ndigits
+ * counts them all, so the caller can refuse more than MILLI_DECIMALS. */
+static const char *parse_thousandths(const char *p, uint64_t *out, size_t *ndigits)
+{
+    uint64_t n = 0;
+    size_t i = 0;
+    for (; isdigit((unsigned char)p[i]); i++)
+        if (i < MILLI_DECIMALS)
+            n = n * 10 + (uint64_t)(p[i] - '0');
+    *ndigits = i;
+    for (size_t k = i; k < MILLI_DECIMALS; k++)
+        n *= 10;
+    *out = n;
+    return i ? p + i : NULL;
+}
+
+/* "2", "1.5", "0.25", "2.125": exact in thousandths, where httpd's strtod
+ * and truncation would make "1.5" a factor of 1. */
+static int parse_milli(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                       size_t errlen)
+{
+    uint64_t whole, frac = 0, milli;
+    int overflow;
+    if (is_negative_number(v))
+        return out_of_range(d, v, err, errlen);
+    const char *end = parse_digits(v, &whole, &overflow);
+    if (overflow)
+        return out_of_range(d, v, err, errlen);
+    if (end && *end == '.') {
+        size_t ndigits;
+        end = parse_thousandths(end + 1, &frac, &ndigits);
+        if (end && *end == '\0' && ndigits > MILLI_DECIMALS)
+            return fail(err, errlen, "%s: '%s' has more than %d decimals", d->name, v,
+                        MILLI_DECIMALS);
+    }
+    if (!end || *end)
+        return fail(err, errlen, "%s: '%s' is not a number (N, or N.ddd with up to %d decimals)",
+                    d->name, v, MILLI_DECIMALS);
+    /* whole <= UINT64_MAX / 1000 leaves room for the 999 thousandths. */
+    if (scale(whole, MILLI, &milli))
+        return out_of_range(d, v, err, errlen);
+    milli += frac;
+    if (check_range(d, milli, v, err, errlen))
+        return MPM_ECONFIG;
+    store_num(s, d, milli);
     return 0;
 }
 
@@ -566,6 +642,12 @@ static void format_uint(const mpm__settings_t *s, const directive_t *d, char *bu
     snprintf(buf, len, "%llu", (unsigned long long)load_num(s, d));
 }
 
+static void format_milli_field(const mpm__settings_t *s, const directive_t *d, char *buf,
+                               size_t len)
+{
+    format_milli(load_num(s, d), buf, len);
+}
+
 static void format_time_field(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
 {
     format_time(load_num(s, d), 0, buf, len);
@@ -643,6 +725,7 @@ static const struct kind_ops {
     [K_FLAG] = {parse_flag, format_flag},
     [K_UINT] = {parse_uint, format_uint},
     [K_SIZE] = {parse_size, format_uint},
+    [K_MILLI] = {parse_milli, format_milli_field},
     [K_TIME] = {parse_time, format_time_field},
     [K_MPM] = {parse_mpm, format_mpm},
     [K_LEVEL] = {parse_level, format_level},

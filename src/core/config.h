@@ -55,7 +55,16 @@ typedef struct mpm__settings {
     unsigned thread_limit;          /* ThreadLimit 64 */
     unsigned min_spare_threads;     /* MinSpareThreads 75 */
     unsigned max_spare_threads;     /* MaxSpareThreads 250 */
-    unsigned async_request_worker_factor; /* AsyncRequestWorkerFactor 2 */
+    /* AsyncRequestWorkerFactor 2, in thousandths: httpd truncates "1.5" to
+     * 1, we keep it exact in fixed point (1500). */
+    unsigned async_worker_factor_milli;
+    /* event: a Content-Length body of at most this many bytes (and no
+     * Expect: 100-continue) is read whole by the listener loop before the
+     * handler runs. RequestBodyPrefetch 65536, 0 = off. */
+    size_t request_body_prefetch;
+    /* event: most connections one child holds. AsyncConnectionLimit 0 =
+     * derived from RLIMIT_NOFILE. */
+    unsigned async_connection_limit;
     int64_t graceful_shutdown_timeout_ms; /* 0 = no bound */
     int64_t drain_window_ms;        /* DrainWindow 1 s (capped at KeepAliveTimeout) */
     int handle_signals;             /* HandleSignals On (master only) */

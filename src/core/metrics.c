@@ -51,6 +51,17 @@ static void render(metrics_out_t *o, const mpm_stats_t *st)
                   "mpm_workers{state=\"busy\"} %u\n"
                   "mpm_workers{state=\"idle\"} %u\n",
                st->busy_workers, st->idle_workers);
+    out_printf(o,
+               "# HELP mpm_connections Connections the event listener loops hold (no thread "
+               "held), by state.\n"
+               "# TYPE mpm_connections gauge\n"
+               "mpm_connections{state=\"parked\"} %u\n"
+               "mpm_connections{state=\"reading\"} %u\n"
+               "mpm_connections{state=\"writing\"} %u\n"
+               "mpm_connections{state=\"lingering\"} %u\n",
+               st->parked_connections, st->reading_connections, st->writing_connections,
+               st->lingering_connections);
+    /* The parked count under its first name, for dashboards that use it. */
     family(o, "mpm_parked_connections", "gauge",
            "Idle keep-alive connections held by no thread.", st->parked_connections);
     family(o, "mpm_processes", "gauge", "Serving processes.", st->processes);

@@ -389,6 +389,10 @@ static void add_slot(mpm_stats_t *st, mpm__scoreboard_t *sb, unsigned i)
     add_units(&st->busy_workers, atomic_load_explicit(&sl->busy, memory_order_relaxed));
     add_units(&st->idle_workers, atomic_load_explicit(&sl->idle, memory_order_relaxed));
     add_units(&st->parked_connections, atomic_load_explicit(&sl->parked, memory_order_relaxed));
+    add_units(&st->reading_connections, atomic_load_explicit(&sl->reading, memory_order_relaxed));
+    add_units(&st->writing_connections, atomic_load_explicit(&sl->writing, memory_order_relaxed));
+    add_units(&st->lingering_connections,
+              atomic_load_explicit(&sl->lingering, memory_order_relaxed));
     st->connections_served += conns;
     st->requests_served += reqs;
 }
@@ -441,6 +445,9 @@ int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_
         .connections_served = conns,
         .requests_served = reqs,
         .idle_ms = last ? (uint64_t)(mpm__now_ms() - last) : 0,
+        .reading_connections = atomic_load(&sl->reading),
+        .writing_connections = atomic_load(&sl->writing),
+        .lingering_connections = atomic_load(&sl->lingering),
     };
     memcpy(out, &c, c.size);
     return 0;

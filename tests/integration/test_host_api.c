@@ -475,11 +475,80 @@ static void stats_after_run_are_the_same(void **state)
     assert_int_equal(st.busy_workers, 0);
     assert_int_equal(st.idle_workers, 0);
     assert_int_equal(st.parked_connections, 0);
+    assert_int_equal(st.reading_connections, 0);
+    assert_int_equal(st.writing_connections, 0);
+    assert_int_equal(st.lingering_connections, 0);
     assert_true(st.requests_served >= 2);
     assert_true(st.connections_served >= 2);
     mpm_child_stats_t c = {.size = sizeof(c)};
     for (unsigned i = 0; i < st.slots; i++)
         assert_int_equal(mpm_server_child_stats(s->srv, i, &c), MPM_ENOENT);
+}
+
+/* Under prefork and worker no listener loop holds a connection: the event
+ * counts read 0 in the summary and in every child's row. */
+static void no_loop_connections_without_event(void **state)
+{
+    th_server_t *s = host_server(*state);
+    start(s);
+    get(s->port, "/", "hello"); /* a child surely serving; its connection closed */
+    mpm_stats_t st = stats(s);
+    assert_int_equal(st.parked_connections, 0);
+    assert_int_equal(st.reading_connections, 0);
+    assert_int_equal(st.writing_connections, 0);
+    assert_int_equal(st.lingering_connections, 0);
+    unsigned rows = 0;
+    for (unsigned i = 0; i < st.slots; i++) {
+        mpm_child_stats_t c;
+        memset(&c, 0xff, sizeof c);
+        c.size = sizeof c;
+        if (mpm_server_child_stats(s->srv, i, &c) != 0)
+            continue;
+        rows++;
+        assert_int_equal(c.reading_connections, 0);
+        assert_int_equal(c.writing_connections, 0);
+        assert_int_equal(c.lingering_connections, 0);
+    }
+    assert_true(rows >= 1);
+    assert_int_equal(th_server_stop(s, 1), 0);
+}
+
+/* A caller built against the structs before the event counts were appended
+ * passes the older, smaller size: its fields are filled, nothing past its
+ * size is written. */
+static void older_stats_sizes_still_work(void **state)
+{
+    th_server_t *s = host_server(*state);
+    start(s);
+    get(s->port, "/", "hello");
+    const size_t old = offsetof(mpm_stats_t, reading_connections);
+    unsigned char raw[sizeof(mpm_stats_t) + 16];
+    memset(raw, 0xa5, sizeof raw);
+    mpm_stats_t st;
+    memcpy(&st, raw, sizeof st);
+    st.size = old;
+    assert_int_equal(mpm_server_stats(s->srv, &st), 0);
+    assert_string_equal(st.strategy, s->strategy);
+    assert_true(st.processes >= 1);
+    assert_true(st.slots >= 1);
+    assert_memory_equal((unsigned char *)&st + old, raw + old, sizeof st - old);
+
+    const size_t old_child = offsetof(mpm_child_stats_t, reading_connections);
+    unsigned rows = 0;
+    for (unsigned i = 0; i < st.slots; i++) {
+        mpm_child_stats_t c;
+        memcpy(&c, raw, sizeof c);
+        c.size = old_child;
+        if (mpm_server_child_stats(s->srv, i, &c) != 0)
+            continue;
+        rows++;
+        assert_true(c.pid > 0);
+        assert_non_null(c.state);
+        assert_memory_equal((unsigned char *)&c + old_child, raw + old_child,
+                            sizeof c - old_child);
+    }
+    assert_true(rows >= 1);
+    assert_int_equal(th_server_stop(s, 1), 0);
 }
 
 static int plan_logged(void *arg)
@@ -525,6 +594,8 @@ int main(void)
         ONE(plain_hooks_leave_no_thread_data),
         MP(failing_child_init_is_named),
         ALL(stats_after_run_are_the_same),
+        ALL(no_loop_connections_without_event),
+        ALL(older_stats_sizes_still_work),
         TH_CASE(spare_minimum_above_one_child_is_logged, "worker-mp"),
     };
     th_apply_filter();

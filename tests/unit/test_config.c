@@ -82,6 +82,7 @@ static const struct {
     {"LimitRequestFieldSize", "8190"},
     {"LimitRequestFields", "100"},
     {"LimitRequestBody", "1073741824"},
+    {"RequestBodyPrefetch", "65536"},
     {"StartServers", "0"},
     {"MinSpareServers", "5"},
     {"MaxSpareServers", "10"},
@@ -95,6 +96,7 @@ static const struct {
     {"MinSpareThreads", "75"},
     {"MaxSpareThreads", "250"},
     {"AsyncRequestWorkerFactor", "2"},
+    {"AsyncConnectionLimit", "0"},
     {"GracefulShutdownTimeout", "0"},
     {"DrainWindow", "1"},
     {"HandleSignals", "On"},
@@ -127,6 +129,9 @@ static void test_defaults_in_struct(void **state)
     assert_int_equal(s->body_timeout.min_rate, 500);
     assert_int_equal(s->limit_request_line, 8190);
     assert_int_equal(s->limit_request_body, (uint64_t)1 << 30);
+    assert_int_equal(s->request_body_prefetch, 65536);
+    assert_int_equal(s->async_worker_factor_milli, 2000);
+    assert_int_equal(s->async_connection_limit, 0);
     assert_int_equal(s->drain_window_ms, 1000);
     assert_int_equal(s->handle_signals, 1);
     assert_int_equal(s->log_level, MPM_LOG_WARN);
@@ -170,6 +175,17 @@ static void test_round_trips(void **state)
         {"MinSpareThreads", "1", "1"},
         {"MaxSpareThreads", "2", "2"},
         {"AsyncRequestWorkerFactor", "4", "4"},
+        {"AsyncRequestWorkerFactor", "1.5", "1.5"},
+        {"AsyncRequestWorkerFactor", "1.50", "1.5"},
+        {"AsyncRequestWorkerFactor", "2.000", "2"},
+        {"AsyncRequestWorkerFactor", "0.001", "0.001"},
+        {"AsyncRequestWorkerFactor", "1.05", "1.05"},
+        {"AsyncRequestWorkerFactor", "1000", "1000"},
+        {"AsyncConnectionLimit", "20000", "20000"},
+        {"AsyncConnectionLimit", "0", "0"},
+        {"RequestBodyPrefetch", "0", "0"},
+        {"RequestBodyPrefetch", "8K", "8192"},
+        {"RequestBodyPrefetch", "16M", "16777216"},
         {"GracefulShutdownTimeout", "30", "30"},
         {"DrainWindow", "0", "0"},
         {"DrainWindow", "250ms", "250ms"},
@@ -354,7 +370,14 @@ static void test_ranges(void **state)
     assert_rejected(cfg, "LimitRequestFields", "0", "out of range (1..32767)");
     assert_rejected(cfg, "ServerLimit", "200001", "out of range (0..200000)");
     assert_rejected(cfg, "MinSpareServers", "0", "out of range (1..200000)");
-    assert_rejected(cfg, "AsyncRequestWorkerFactor", "0", "out of range (1..1000)");
+    assert_rejected(cfg, "AsyncRequestWorkerFactor", "0",
+                    "AsyncRequestWorkerFactor: 0 is out of range (0.001..1000)");
+    assert_rejected(cfg, "AsyncConnectionLimit", "1000001", "out of range (0..1000000)");
+    assert_rejected(cfg, "AsyncConnectionLimit", "-1", "out of range (0..1000000)");
+    assert_rejected(cfg, "RequestBodyPrefetch", "16777217",
+                    "RequestBodyPrefetch: 16777217 is out of range (0..16777216 bytes)");
+    assert_rejected(cfg, "RequestBodyPrefetch", "17M", "out of range");
+    assert_rejected(cfg, "RequestBodyPrefetch", "-1", "out of range");
     assert_rejected(cfg, "LimitRequestLine", "0",
                     "LimitRequestLine: 0 is out of range (1..1048576 bytes)");
     assert_rejected(cfg, "LimitRequestLine", "2M", "2M is out of range");
@@ -373,6 +396,58 @@ static void test_ranges(void **state)
     assert_set(cfg, "KeepAliveTimeout", "86400");
     assert_set(cfg, "LimitRequestLine", "1M");
     assert_set(cfg, "GracefulShutdownTimeout", "0");
+}
+
+/* AsyncRequestWorkerFactor is a real number kept exact in thousandths,
+ * where httpd would truncate "1.5" to 1. */
+static void test_worker_factor_fixed_point(void **state)
+{
+    mpm_config_t *cfg = *state;
+    static const struct {
+        const char *in;
+        unsigned milli;
+        const char *out;
+    } ok[] = {
+        {"2", 2000, "2"},         {"1.5", 1500, "1.5"},           {"0.25", 250, "0.25"},
+        {"2.125", 2125, "2.125"}, {"0.001", 1, "0.001"},          {" 3.5 ", 3500, "3.5"},
+        {"10.10", 10100, "10.1"}, {"999.999", 999999, "999.999"}, {"1000.000", 1000000, "1000"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        assert_set(cfg, "AsyncRequestWorkerFactor", ok[i].in);
+        if (cfg->s.async_worker_factor_milli != ok[i].milli)
+            fail_msg("'%s' stored as %u, expected %u", ok[i].in, cfg->s.async_worker_factor_milli,
+                     ok[i].milli);
+        assert_string_equal(get(cfg, "AsyncRequestWorkerFactor"), ok[i].out);
+    }
+    assert_int_equal(mpm_config_set_int(cfg, "AsyncRequestWorkerFactor", 7), 0);
+    assert_int_equal(cfg->s.async_worker_factor_milli, 7000);
+
+    const char *key = "AsyncRequestWorkerFactor";
+    assert_rejected(cfg, key, "2.1234",
+                    "AsyncRequestWorkerFactor: '2.1234' has more than 3 decimals");
+    assert_rejected(cfg, key, "0.0001", "has more than 3 decimals");
+    assert_rejected(
+        cfg, key, "",
+        "AsyncRequestWorkerFactor: '' is not a number (N, or N.ddd with up to 3 decimals)");
+    assert_rejected(cfg, key, "  ", "'' is not a number");
+    assert_rejected(cfg, key, "abc", "'abc' is not a number");
+    assert_rejected(cfg, key, "1.", "'1.' is not a number");
+    assert_rejected(cfg, key, ".5", "'.5' is not a number");
+    assert_rejected(cfg, key, "1.5x", "'1.5x' is not a number");
+    assert_rejected(cfg, key, "1.2.3", "'1.2.3' is not a number");
+    assert_rejected(cfg, key, "1,5", "'1,5' is not a number");
+    assert_rejected(cfg, key, "+2", "'+2' is not a number");
+    assert_rejected(cfg, key, "1e3", "'1e3' is not a number");
+    assert_rejected(cfg, key, "2.12345x", "is not a number");
+    assert_rejected(cfg, key, "-1.5", "-1.5 is out of range (0.001..1000)");
+    assert_rejected(cfg, key, "-0.5", "out of range");
+    assert_rejected(cfg, key, "0", "0 is out of range");
+    assert_rejected(cfg, key, "0.000", "0.000 is out of range");
+    assert_rejected(cfg, key, "1000.001", "1000.001 is out of range (0.001..1000)");
+    assert_rejected(cfg, key, "1001", "out of range");
+    assert_rejected(cfg, key, "99999999999999999999", "out of range");
+    assert_rejected(cfg, key, "18446744073709551.5", "out of range");
+    assert_int_equal(cfg->s.async_worker_factor_milli, 7000);
 }
 
 static void test_unknown_directive(void **state)
@@ -645,6 +720,7 @@ int main(void)
         T(test_bad_request_read_timeout),
         T(test_request_read_timeout_forms),
         T(test_ranges),
+        T(test_worker_factor_fixed_point),
         T(test_unknown_directive),
         T(test_errmsg_persists_until_next_failure),
         T(test_set_int),
