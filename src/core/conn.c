@@ -171,7 +171,7 @@ static mpm__conn_state_t head_ready(mpm__conn_t *c);
  * (400), an idle connection just closes. */
 static mpm__conn_state_t input_ended(mpm__conn_t *c, ssize_t n)
 {
-    if (n == 0 && c->head_start_ms && mpm__h1_eof(&c->h1))
+    if (n == 0 && c->head_start_ms && mpm__h1_eof(c->h1))
         return answer_unparsed(c, 400);
     return c->state = MPM__CONN_CLOSE;
 }
@@ -191,7 +191,7 @@ static mpm__conn_state_t input_step(mpm__conn_t *c, int may_read)
         }
         if (ev.type != MPM__H1_NEED_MORE)
             return head_ready(c);
-        if (!c->head_start_ms && !mpm__h1_idle(&c->h1))
+        if (!c->head_start_ms && !mpm__h1_idle(c->h1))
             head_begins(c);
         if (!may_read && c->tp->pending(c) == 0)
             return wait_for_input(c, POLLIN);
@@ -224,7 +224,7 @@ static mpm__conn_state_t next_request(mpm__conn_t *c)
 
 static int prefetch_wanted(const mpm__conn_t *c)
 {
-    const mpm__h1_head_t *h = mpm__h1_head(&c->h1);
+    const mpm__h1_head_t *h = mpm__h1_head(c->h1);
     return c->prefetch_max && !h->chunked && !h->expect_continue && h->content_length > 0 &&
            (uint64_t)h->content_length <= c->prefetch_max &&
            c->in_end - c->in_start < (uint64_t)h->content_length;
@@ -236,7 +236,7 @@ static mpm__conn_state_t head_ready(mpm__conn_t *c)
 {
     if (!prefetch_wanted(c))
         return c->state = MPM__CONN_HANDLER;
-    if (mpm__conn_reserve_input(c, (size_t)mpm__h1_head(&c->h1)->content_length) < 0)
+    if (mpm__conn_reserve_input(c, (size_t)mpm__h1_head(c->h1)->content_length) < 0)
         return c->state = MPM__CONN_HANDLER; /* the handler reads it the usual way */
     /* From here head_bytes counts body bytes, timed by RequestReadTimeout
      * body= from the end of the head. */
@@ -248,7 +248,7 @@ static mpm__conn_state_t head_ready(mpm__conn_t *c)
 
 static mpm__conn_state_t prefetch_step(mpm__conn_t *c)
 {
-    uint64_t want = (uint64_t)mpm__h1_head(&c->h1)->content_length;
+    uint64_t want = (uint64_t)mpm__h1_head(c->h1)->content_length;
     for (;;) {
         if (c->in_end - c->in_start >= want)
             return c->state = MPM__CONN_HANDLER;
@@ -309,25 +309,13 @@ mpm__conn_state_t mpm__conn_run_request(mpm__conn_t *c, mpm__sb_worker_t *unit)
     mpm__request_finish(&req);
     mpm__conn_after_t after = after_response(c, &req);
     if (after == MPM__AFTER_NEXT)
-        mpm__h1_next(&c->h1);
+        mpm__h1_next(c->h1);
     if (c->broken)
         return c->state = MPM__CONN_CLOSE;
     return finish_output(c, after);
 }
 
 /* ---- opening ---- */
-
-static int engine_init(mpm__conn_t *c)
-{
-    const mpm__settings_t *s = &c->srv->cfg.s;
-    mpm__h1_limits_t lim = {
-        .request_line = s->limit_request_line,
-        .field_size = s->limit_request_field_size,
-        .fields = s->limit_request_fields,
-        .body = s->limit_request_body,
-    };
-    return mpm__h1_init(&c->h1, &lim);
-}
 
 /* One step of the transport's handshake, bounded by the first head's
  * deadline (RequestReadTimeout header= from the accept, as mod_reqtimeout
@@ -342,9 +330,8 @@ static mpm__conn_state_t handshake_step(mpm__conn_t *c)
         c->wait_events = mpm__want_events(rc);
         return c->state = MPM__CONN_HANDSHAKE;
     }
-    if (rc < 0 || engine_init(c) < 0)
+    if (rc < 0)
         return c->state = MPM__CONN_CLOSE;
-    c->engine_ready = 1;
     return input_step(c, 1);
 }
 
@@ -395,8 +382,7 @@ void mpm__conn_free(mpm__conn_t *c)
 {
     if (!c)
         return;
-    if (c->engine_ready)
-        mpm__h1_free(&c->h1);
+    mpm__conn_engine_free(c);
     c->tp->close(c);
     if (c->reset_on_close)
         reset_on_close(c->fd);

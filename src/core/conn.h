@@ -84,7 +84,7 @@ struct mpm__conn {
     const mpm__transport_t *tp; /* the listener's */
     void *tp_state;             /* the transport's, from open to close */
     int64_t handshake_deadline; /* the transport's handshake ends by then */
-    mpm__h1_t h1;
+    mpm__h1_t *h1;            /* the engine; NULL while parked (it keeps nothing then) */
     char *in;                 /* MPM__CONN_INBUF bytes; NULL while parked */
     size_t in_start, in_end;
     const char *pending_body; /* body bytes the engine reported, not yet handed out */
@@ -132,7 +132,6 @@ struct mpm__conn {
     uint64_t head_bytes;      /* bytes read since */
     size_t in_cap;            /* bytes allocated at in */
     int64_t prefetch_started_ms;
-    int engine_ready;         /* the engine was initialised */
     /* Set by the strategy: a response tail of up to this many bytes may be
      * left queued for another thread to write (0: write it all here), and
      * bodies of up to prefetch_max bytes are read before the handler. */
@@ -192,9 +191,11 @@ ssize_t mpm__conn_fill(mpm__conn_t *c, int64_t deadline_ms);
 int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, int64_t start_ms,
                            uint64_t bytes);
 
-/* Feeds buffered input to the engine; reports the next event (NEED_MORE when
- * the buffer is exhausted). */
+/* Feeds buffered input to the engine (made again first if the connection
+ * was parked); reports the next event (NEED_MORE when the buffer is
+ * exhausted; ERROR 500 when out of memory). */
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev);
+void mpm__conn_engine_free(mpm__conn_t *c);
 
 /* Writes every byte of iov: straight to the transport while it takes them;
  * what it does not take is copied into the connection's output queue and

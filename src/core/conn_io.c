@@ -197,12 +197,46 @@ int64_t mpm__read_deadline(const mpm__conn_t *c, const mpm__read_timeout_t *t, i
     return d < per_read ? d : per_read;
 }
 
+static int engine_new(mpm__conn_t *c)
+{
+    const mpm__settings_t *s = &c->srv->cfg.s;
+    mpm__h1_limits_t lim = {
+        .request_line = s->limit_request_line,
+        .field_size = s->limit_request_field_size,
+        .fields = s->limit_request_fields,
+        .body = s->limit_request_body,
+    };
+    c->h1 = malloc(sizeof(*c->h1));
+    if (!c->h1)
+        return MPM_ENOMEM;
+    int rc = mpm__h1_init(c->h1, &lim);
+    if (rc < 0) {
+        free(c->h1);
+        c->h1 = NULL;
+    }
+    return rc;
+}
+
+void mpm__conn_engine_free(mpm__conn_t *c)
+{
+    if (!c->h1)
+        return;
+    mpm__h1_free(c->h1);
+    free(c->h1);
+    c->h1 = NULL;
+}
+
 void mpm__conn_next_event(mpm__conn_t *c, mpm__h1_event_t *ev)
 {
+    if (!c->h1 && engine_new(c) < 0) {
+        mpm__log(c->srv, MPM_LOG_ERROR, "out of memory for a connection's parser");
+        *ev = (mpm__h1_event_t){.type = MPM__H1_ERROR, .status = 500, .why = "out of memory"};
+        return;
+    }
     /* A parked connection has no buffer; the engine may still owe an
      * event for zero bytes. */
     const char *at = c->in ? c->in + c->in_start : "";
-    size_t used = mpm__h1_feed(&c->h1, at, c->in_end - c->in_start, ev);
+    size_t used = mpm__h1_feed(c->h1, at, c->in_end - c->in_start, ev);
     c->in_start += used;
 }
 
@@ -213,7 +247,7 @@ void mpm__conn_park(mpm__conn_t *c)
     free(c->in);
     c->in = NULL;
     c->in_start = c->in_end = 0;
-    mpm__h1_free(&c->h1); /* the engine allocates again at the next head */
+    mpm__conn_engine_free(c); /* made again at the next byte */
     mpm__resp_headers_free(&c->resp_headers);
     mpm__conn_out_release(c);
     c->in_cap = 0;

@@ -61,7 +61,7 @@ static int format_page(mpm__conn_t *c, int status, const char *type, const char 
     };
     mpm__h1_framing_t framing;
     int keep;
-    int len = mpm__h1_format_head(&c->h1, &r, buf, cap, &framing, &keep);
+    int len = mpm__h1_format_head(c->h1, &r, buf, cap, &framing, &keep);
     if (len < 0)
         return len;
     if (framing == MPM__H1_NO_BODY)

@@ -12,7 +12,7 @@ void mpm__request_start(mpm_request_t *req, mpm__conn_t *c)
 {
     memset(req, 0, sizeof(*req));
     req->conn = c;
-    req->head = mpm__h1_head(&c->h1);
+    req->head = mpm__h1_head(c->h1);
     req->status = 200;
     req->headers = &c->resp_headers;
     req->headers->n = 0;

@@ -154,7 +154,7 @@ static int format_head(mpm_request_t *req, int64_t content_length, char *stack, 
     size_t cap = MPM__HEAD_STACK;
     *heap = NULL;
     for (;;) {
-        int len = mpm__h1_format_head(&req->conn->h1, &r, buf, cap, &req->framing, &req->keepalive);
+        int len = mpm__h1_format_head(req->conn->h1, &r, buf, cap, &req->framing, &req->keepalive);
         if (len != MPM_ERANGE || cap >= MPM__HEAD_MAX)
             return len;
         cap *= 2;

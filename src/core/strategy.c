@@ -8,13 +8,14 @@
 
 extern const mpm__strategy_t mpm__prefork_strategy;
 extern const mpm__strategy_t mpm__worker_strategy;
+extern const mpm__strategy_t mpm__event_strategy;
 
 /* Best first: "" (the default) picks the first built entry. */
 static const struct {
     const char *name;
     const mpm__strategy_t *impl; /* NULL: not built yet */
 } strategies[] = {
-    {"event", NULL},
+    {"event", &mpm__event_strategy},
     {"worker", &mpm__worker_strategy},
     {"prefork", &mpm__prefork_strategy},
 };

@@ -1,0 +1,139 @@
+/* The event child: one libuv loop thread that owns every connection not in
+ * a handler (accept, head reading, parking, write completion, lingering
+ * close) and core's thread pool for the handlers. Private to src/event/. */
+#ifndef MPM_EVENT_EVENT_H
+#define MPM_EVENT_EVENT_H
+
+#include "core/conn.h"
+#include "core/pool.h"
+
+#include <pthread.h>
+#include <uv.h>
+
+/* Timeout queues: FIFO lists, one per timeout value, driven by one timer.
+ * The values are powers of two (1 ms .. 2^EV_TQ_TOP ms): a connection waits
+ * in the queue of the largest value not past its deadline and is checked
+ * when that runs out; if its deadline is still ahead (RequestReadTimeout's
+ * MinRate moves it) it moves on to a shorter queue. Every queue's entries
+ * are in check order, so insert, remove and expiry are O(1). */
+#define EV_TQ_TOP 21
+#define EV_TQ_COUNT (EV_TQ_TOP + 1)
+
+typedef struct ev_conn ev_conn_t;
+
+typedef struct ev_tq {
+    ev_conn_t *head, *tail;
+} ev_tq_t;
+
+/* Which scoreboard count a connection is in. */
+typedef enum ev_count { EV_COUNT_NONE, EV_COUNT_READING, EV_COUNT_PARKED, EV_COUNT_WRITING,
+                        EV_COUNT_LINGERING } ev_count_t;
+
+struct ev_conn {
+    mpm__conn_t *c;
+    struct ev_child *ev;
+    uv_poll_t poll;
+    ev_conn_t *tq_prev, *tq_next; /* in a timeout queue */
+    int64_t check_ms;             /* when its queue looks at it again */
+    ev_conn_t *next;              /* ready queue, hand-back list */
+    ev_conn_t *all_prev, *all_next; /* every connection, oldest first */
+    signed char tq;               /* queue index, -1: in none */
+    unsigned char count;          /* ev_count_t */
+    unsigned char in_worker;      /* a pool thread has it */
+    unsigned char polling;        /* poll started */
+    int poll_events;              /* UV_READABLE / UV_WRITABLE while started */
+};
+
+typedef struct ev_child {
+    mpm_server_t *srv;
+    mpm__pool_t *pool;
+    uv_loop_t loop;
+    uv_timer_t timer;             /* the timeout queues' one timer */
+    int64_t timer_at;             /* armed for (0: not) */
+    uv_async_t handback;          /* pool threads hand connections back */
+    uv_poll_t wake[2];            /* the server's wake fds */
+    unsigned nwake_watched;
+    uv_poll_t accept_poll;        /* the listeners' epoll set */
+    int accept_ep;
+    int accepting;                /* the listeners are watched */
+    uv_poll_t idle_poll;          /* the pool's idle eventfd */
+    int idle_watched;
+    uv_timer_t tick;              /* start-up and drain rechecks */
+    uv_check_t check;             /* admission, after each loop iteration */
+    ev_tq_t tq[EV_TQ_COUNT];
+    ev_conn_t *ready_head, *ready_tail; /* complete heads waiting for a thread */
+    unsigned nready;
+    ev_conn_t *all_head, *all_tail;
+    unsigned nconns;              /* every live connection of the child */
+    unsigned in_workers;          /* of which pool threads hold */
+    unsigned nparked;
+    /* Admission (httpd's AsyncRequestWorkerFactor, in thousandths). */
+    unsigned factor_milli;
+    unsigned conn_limit;
+    int over_limit;               /* stopped accepting for conn_limit */
+    int64_t backoff_until;        /* out of fds: accept again then */
+    /* The hand-back list, filled by pool threads under its lock. */
+    pthread_mutex_t lock;
+    ev_conn_t *back_head, *back_tail;
+    int loop_closed;              /* threads free what they hand back */
+    unsigned outstanding;         /* connections in threads (under lock) */
+    int loop_open;
+    /* Stop. */
+    int ready;                    /* threads came through their init hooks */
+    int stopping;                 /* MPM__STOP_* seen by the loop */
+    int64_t drain_until;
+    int64_t bound_passed_ms;      /* GracefulShutdownTimeout ended the loop */
+    unsigned accepted;
+    int spent;                    /* MaxConnectionsPerChild reached or listeners shut */
+    int rc;                       /* the child's result */
+} ev_child_t;
+
+/* event_timeq.c */
+void ev_tq_init(ev_child_t *ev);
+void ev_tq_add(ev_child_t *ev, ev_conn_t *e, int64_t deadline_ms);
+void ev_tq_remove(ev_child_t *ev, ev_conn_t *e);
+/* The connections whose deadline passed are handed to ev_conn_timed_out;
+ * the timer is re-armed for the next check. */
+void ev_tq_run(ev_child_t *ev);
+void ev_tq_arm(ev_child_t *ev);
+
+/* event_conn.c */
+ev_conn_t *ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a);
+/* The connection reached state st (in the loop): watch, queue, count or
+ * dispatch it accordingly. */
+void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st);
+void ev_conn_timed_out(ev_conn_t *e);
+void ev_conn_close(ev_conn_t *e);
+/* A graceful stop began: idle connections get the drain window. */
+void ev_conn_drain_all(ev_child_t *ev);
+/* Hard stop: every connection the loop holds is closed. */
+void ev_conn_close_all(ev_child_t *ev);
+/* Closes the oldest parked connection; 0 if none was parked. */
+int ev_conn_close_oldest_parked(ev_child_t *ev);
+
+/* event_handoff.c */
+/* Gives connections with a complete head to idle pool threads, oldest
+ * first; the rest wait in the ready queue. */
+void ev_dispatch(ev_child_t *ev);
+void ev_ready_push(ev_child_t *ev, ev_conn_t *e);
+void ev_ready_remove(ev_child_t *ev, ev_conn_t *e);
+int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a);
+void ev_handback_cb(uv_async_t *h);
+/* The loop is ending: from now on threads free what they would hand back;
+ * returns what they handed back before (free it once the loop's close
+ * callbacks ran). */
+ev_conn_t *ev_handback_stop(ev_child_t *ev);
+void ev_handback_free(ev_conn_t *list);
+/* Connections still in threads (abandoned ones, past the bound). */
+unsigned ev_handback_outstanding(ev_child_t *ev);
+
+/* event.c: the periodic check a graceful stop or an accept backoff needs. */
+void ev_tick_need(ev_child_t *ev);
+
+/* event_accept.c */
+int ev_accept_open(ev_child_t *ev);
+void ev_accept_close(ev_child_t *ev);
+/* Watches the listeners or stops, per admission; call after state changes. */
+void ev_admission(ev_child_t *ev);
+
+#endif

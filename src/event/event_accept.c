@@ -1,0 +1,134 @@
+/* Accepting, and when to: the listeners sit in an epoll set of the child's
+ * own with EPOLLEXCLUSIVE, so a new connection wakes one child, not all;
+ * the loop watches that set while admission allows. */
+#include "event.h"
+#include "core/fdreg.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+
+/* Accepts taken per wake-up and listener, so one busy port cannot starve
+ * the connections the loop already holds. */
+#define EV_ACCEPT_BATCH 32
+
+int ev_accept_open(ev_child_t *ev)
+{
+    mpm_server_t *srv = ev->srv;
+    mpm__fdreg_lock();
+    int ep = mpm__fdreg_keep(srv, epoll_create1(EPOLL_CLOEXEC));
+    if (ep < 0)
+        return -errno;
+    for (unsigned i = 0; i < srv->nlisteners; i++) {
+        struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = i};
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, srv->listeners[i].fd, &e) != 0) {
+            int rc = -errno;
+            mpm__fdreg_close(ep);
+            return rc;
+        }
+    }
+    ev->accept_ep = ep;
+    int rc = uv_poll_init(&ev->loop, &ev->accept_poll, ep);
+    if (rc < 0) {
+        mpm__fdreg_close(ep);
+        ev->accept_ep = -1;
+        return rc;
+    }
+    ev->accept_poll.data = ev;
+    return 0;
+}
+
+void ev_accept_close(ev_child_t *ev)
+{
+    if (ev->accept_ep >= 0)
+        uv_close((uv_handle_t *)&ev->accept_poll, NULL);
+}
+
+/* At AsyncConnectionLimit a new connection takes the place of the oldest
+ * parked one (its client reconnects, as after a keep-alive timeout); with
+ * none parked the child stops accepting until it is an eighth below the
+ * limit. */
+static int limit_reached(ev_child_t *ev)
+{
+    if (ev->over_limit)
+        return ev->over_limit = ev->nconns > ev->conn_limit - ev->conn_limit / 8;
+    return ev->over_limit = ev->nconns >= ev->conn_limit && ev->nparked == 0;
+}
+
+static void make_room(ev_child_t *ev)
+{
+    while (ev->nconns > ev->conn_limit && ev_conn_close_oldest_parked(ev))
+        ;
+}
+
+/* httpd's AsyncRequestWorkerFactor, in exact fixed point: a child takes
+ * new connections while the requests that need or hold a thread (in
+ * threads, or waiting in the ready queue) stay under ThreadsPerChild plus
+ * factor per idle thread. Heads still arriving and parked connections hold
+ * no thread here, so they do not count (httpd counts every connection). */
+static int threads_to_spare(ev_child_t *ev)
+{
+    uint64_t tpc = ev->srv->cfg.s.threads_per_child;
+    uint64_t idle = mpm__pool_idle(ev->pool);
+    uint64_t load = (uint64_t)ev->in_workers + ev->nready;
+    return load * 1000 < tpc * 1000 + idle * ev->factor_milli;
+}
+
+static int admit(ev_child_t *ev)
+{
+    if (!ev->ready || ev->spent || ev->stopping == MPM__STOP_NOW)
+        return 0;
+    if (ev->stopping == MPM__STOP_GRACEFUL && mpm__now_ms() >= ev->drain_until)
+        return 0;
+    if (ev->backoff_until && mpm__now_ms() < ev->backoff_until)
+        return 0;
+    return threads_to_spare(ev) && !limit_reached(ev);
+}
+
+static void accept_from(ev_child_t *ev, unsigned li)
+{
+    mpm_server_t *srv = ev->srv;
+    for (int i = 0; i < EV_ACCEPT_BATCH && admit(ev); i++) {
+        mpm__accepted_t a;
+        int backoff = 0;
+        int fd = mpm__accept(srv, li, &backoff, &a);
+        if (fd == MPM_ECLOSED)
+            ev->spent = 1; /* the listeners shut: accept no more */
+        if (backoff)
+            ev->backoff_until = mpm__now_ms() + backoff;
+        if (fd < 0)
+            return;
+        if (!ev_conn_open(ev, &a))
+            mpm__fdreg_close(fd);
+        make_room(ev);
+        unsigned max = srv->cfg.s.max_connections_per_child;
+        if (max && ++ev->accepted >= max) {
+            ev->spent = 1;
+            mpm__server_stop_local(srv, 1);
+        }
+    }
+}
+
+static void on_listener(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    ev_child_t *ev = h->data;
+    struct epoll_event evs[MPM__MAX_LISTENERS];
+    int n = epoll_wait(ev->accept_ep, evs, MPM__MAX_LISTENERS, 0);
+    for (int i = 0; i < n; i++)
+        if (evs[i].data.u32 < ev->srv->nlisteners)
+            accept_from(ev, evs[i].data.u32);
+    ev_admission(ev);
+}
+
+void ev_admission(ev_child_t *ev)
+{
+    int want = admit(ev);
+    if (want == ev->accepting || ev->accept_ep < 0)
+        return;
+    if (want)
+        uv_poll_start(&ev->accept_poll, UV_READABLE, on_listener);
+    else
+        uv_poll_stop(&ev->accept_poll);
+    ev->accepting = want;
+}

@@ -1,0 +1,180 @@
+/* Between the loop and the pool: complete heads go to idle threads (or wait
+ * in the ready queue, never dropped); threads hand connections back on one
+ * locked list and one uv_async_t, which coalesces wake-ups: one wake for
+ * however many connections came back. Nothing here allocates. */
+#include "event.h"
+#include "core/fdreg.h"
+
+#include <stdlib.h>
+
+void ev_ready_push(ev_child_t *ev, ev_conn_t *e)
+{
+    e->next = NULL;
+    if (ev->ready_tail)
+        ev->ready_tail->next = e;
+    else
+        ev->ready_head = e;
+    ev->ready_tail = e;
+    ev->nready++;
+}
+
+void ev_ready_remove(ev_child_t *ev, ev_conn_t *e)
+{
+    ev_conn_t **p = &ev->ready_head, *prev = NULL;
+    while (*p && *p != e) {
+        prev = *p;
+        p = &(*p)->next;
+    }
+    if (!*p)
+        return;
+    *p = e->next;
+    if (ev->ready_tail == e)
+        ev->ready_tail = prev;
+    e->next = NULL;
+    ev->nready--;
+}
+
+static void on_idle_thread(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    ev_child_t *ev = h->data;
+    mpm__pool_idle_seen(ev->pool);
+    ev_dispatch(ev);
+}
+
+/* Every thread is busy: be woken when one is idle again. The pool's
+ * notice is one-shot, so it is asked for again each time. */
+static void want_idle_thread(ev_child_t *ev, int on)
+{
+    if (on)
+        mpm__pool_want_idle(ev->pool);
+    if (on == ev->idle_watched)
+        return;
+    if (on)
+        uv_poll_start(&ev->idle_poll, UV_READABLE, on_idle_thread);
+    else
+        uv_poll_stop(&ev->idle_poll);
+    ev->idle_watched = on;
+}
+
+void ev_dispatch(ev_child_t *ev)
+{
+    while (ev->ready_head) {
+        ev_conn_t *e = ev->ready_head;
+        mpm__accepted_t a = {.fd = e->c->fd, .conn = e};
+        /* Off the queue and marked before the push: from the push on, its
+         * thread may hand it back (and use e->next) at any moment. */
+        ev->ready_head = e->next;
+        e->next = NULL;
+        e->in_worker = 1;
+        pthread_mutex_lock(&ev->lock);
+        ev->outstanding++;
+        pthread_mutex_unlock(&ev->lock);
+        if (mpm__pool_push(ev->pool, &a) < 0) {
+            pthread_mutex_lock(&ev->lock);
+            ev->outstanding--;
+            pthread_mutex_unlock(&ev->lock);
+            e->in_worker = 0;
+            e->next = ev->ready_head;
+            ev->ready_head = e;
+            want_idle_thread(ev, 1);
+            return;
+        }
+        if (!ev->ready_head)
+            ev->ready_tail = NULL;
+        ev->nready--;
+        ev->in_workers++;
+    }
+    want_idle_thread(ev, 0);
+}
+
+/* After the loop is gone a thread frees what it would hand back. */
+static void free_orphan(ev_conn_t *e)
+{
+    int fd = e->c->fd;
+    mpm__conn_free(e->c);
+    mpm__fdreg_close(fd);
+    free(e);
+}
+
+static void hand_back(ev_child_t *ev, ev_conn_t *e)
+{
+    pthread_mutex_lock(&ev->lock);
+    if (ev->loop_closed) {
+        ev->outstanding--;
+        pthread_mutex_unlock(&ev->lock);
+        free_orphan(e);
+        return;
+    }
+    e->next = NULL;
+    if (ev->back_tail)
+        ev->back_tail->next = e;
+    else
+        ev->back_head = e;
+    ev->back_tail = e;
+    /* Under the lock: the loop closes the handle under it too. */
+    uv_async_send(&ev->handback);
+    pthread_mutex_unlock(&ev->lock);
+}
+
+int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
+{
+    ev_conn_t *e = a->conn;
+    mpm__conn_state_t st = e->c->state;
+    /* Pipelined requests already buffered are served here, in order. */
+    while (st == MPM__CONN_HANDLER)
+        st = mpm__conn_run_request(e->c, unit);
+    mpm__sb_set_worker_state(unit, MPM__SB_READY);
+    hand_back(pool->user, e);
+    return 1; /* the loop owns the fd again */
+}
+
+void ev_handback_cb(uv_async_t *h)
+{
+    ev_child_t *ev = h->data;
+    pthread_mutex_lock(&ev->lock);
+    ev_conn_t *e = ev->back_head;
+    ev->back_head = ev->back_tail = NULL;
+    for (ev_conn_t *p = e; p; p = p->next)
+        ev->outstanding--;
+    pthread_mutex_unlock(&ev->lock);
+    while (e) {
+        ev_conn_t *next = e->next;
+        e->next = NULL;
+        e->in_worker = 0;
+        ev->in_workers--;
+        ev_conn_settle(e, e->c->state);
+        e = next;
+    }
+    ev_dispatch(ev);
+}
+
+ev_conn_t *ev_handback_stop(ev_child_t *ev)
+{
+    pthread_mutex_lock(&ev->lock);
+    ev->loop_closed = 1;
+    ev_conn_t *list = ev->back_head;
+    ev->back_head = ev->back_tail = NULL;
+    for (ev_conn_t *e = list; e; e = e->next)
+        ev->outstanding--;
+    pthread_mutex_unlock(&ev->lock);
+    return list;
+}
+
+void ev_handback_free(ev_conn_t *list)
+{
+    while (list) {
+        ev_conn_t *next = list->next;
+        free_orphan(list);
+        list = next;
+    }
+}
+
+unsigned ev_handback_outstanding(ev_child_t *ev)
+{
+    pthread_mutex_lock(&ev->lock);
+    unsigned n = ev->outstanding;
+    pthread_mutex_unlock(&ev->lock);
+    return n;
+}
