@@ -306,6 +306,28 @@ static void route_file(th_server_t *s, mpm_request_t *req)
     close(fd);
 }
 
+unsigned char th_pattern_byte(size_t i)
+{
+    return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+/* n bytes of th_pattern_byte() in one mpm_response_send(): a response far
+ * larger than the socket buffers, handed over whole. */
+static void route_bytes(mpm_request_t *req)
+{
+    long n = query_long(req, "n", 0);
+    unsigned char *body = n > 0 ? malloc((size_t)n) : NULL;
+    if (n > 0 && !body) {
+        send_text(req, 500, "out of memory");
+        return;
+    }
+    for (long i = 0; i < n; i++)
+        body[i] = th_pattern_byte((size_t)i);
+    mpm_response_add_header(req, "Content-Type", "application/octet-stream");
+    mpm_response_send(req, body, n > 0 ? (size_t)n : 0);
+    free(body);
+}
+
 static void route_status(mpm_request_t *req)
 {
     const char *path = mpm_request_path(req);
@@ -383,6 +405,8 @@ void th_handler(mpm_request_t *req, void *data)
         route_nap(s, req);
     else if (strcmp(path, "/pid") == 0)
         route_pid(req);
+    else if (strcmp(path, "/bytes") == 0)
+        route_bytes(req);
     else
         send_text(req, 404, "not found\n");
 }

@@ -127,9 +127,12 @@ size_t th_server_log_length(th_server_t *s);
 /* The test handler (exported so tests can build their own configs). `data`
  * must be a th_server_t. Routes: / /echo /echo-whole /count /stream?n=K
  * /sleep?ms=N /file /noresponse /status/N /headers /info, /pid (the serving
- * process's pid) and /nap?ms=N (sleeps like /sleep but ends early, with 200
- * "cut", once the server is stopping, e.g. a child that got SIGTERM). */
+ * process's pid), /nap?ms=N (sleeps like /sleep but ends early, with 200
+ * "cut", once the server is stopping, e.g. a child that got SIGTERM) and
+ * /bytes?n=N (N bytes of th_pattern_byte() in one mpm_response_send()). */
 void th_handler(mpm_request_t *req, void *data);
+/* Byte i of what /bytes sends. */
+unsigned char th_pattern_byte(size_t i);
 
 /* ---- mpmserve child process ---- */
 
