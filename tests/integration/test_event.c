@@ -1,0 +1,750 @@
+/* The event strategy's own promises: what a threaded strategy cannot do.
+ * Idle kept-alive connections are parked, held by no thread, so thousands
+ * of them leave a few threads free for new requests; slow clients (a head
+ * or a body trickling in) wait in the listener loop until their deadline,
+ * not in a thread; a large response goes out from the loop as the client
+ * takes it (write completion), so a slow reader holds no thread either;
+ * graceful restart under keep-alive load loses nothing.
+ *
+ * Every case runs with the event strategy and skips until it is built.
+ * TEST_EVENT_STRATEGY=worker runs the same cases with worker (one thread per
+ * connection), which breaks the cases about not holding threads: a way to
+ * see that they can fail. Many connections are driven by poll() from one
+ * thread (fleet.h), not by a thread each. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fleet.h"
+#include "harness.h"
+
+/* The strategies the cases run with (see the top of the file). */
+static char strategy_one[32] = "event";
+static char strategy_mp[32] = "event-mp";
+
+#define EV_CASE(f) {#f "[event]", f, th_setup, th_teardown, strategy_one}
+#define EV_CASE_MP(f) {#f "[event-mp]", f, th_setup, th_teardown, strategy_mp}
+
+#define GET_KEEP "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+#define GET_CLOSE "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                            */
+
+static mpm_stats_t stats_of(th_server_t *s)
+{
+    mpm_stats_t st = {.size = sizeof(st)};
+    assert_int_equal(mpm_server_stats(s->srv, &st), 0);
+    return st;
+}
+
+/* Skips the case, saying why, unless `want` descriptors can be opened. */
+static void need_fds(long want)
+{
+    long got = tf_raise_nofile();
+    if (got >= want)
+        return;
+    fprintf(stderr, "skipping: this case needs %ld file descriptors, but the RLIMIT_NOFILE hard "
+                    "limit allows %ld (raise it, e.g. ulimit -Hn %ld, as root)\n",
+            want, got, want);
+    skip();
+}
+
+/* Lets a multi-process server run exactly one child, of ThreadsPerChild
+ * `threads`, as a one-process server does. */
+static void one_child(th_server_t *s, const char *threads)
+{
+    if (!s->multi_process)
+        return;
+    const char *const dirs[] = {"StartServers", "1",      "ServerLimit",     "1",
+                                "MinSpareThreads", "1",   "MaxSpareThreads", threads,
+                                "MaxRequestWorkers", threads, NULL};
+    for (size_t i = 0; dirs[i]; i += 2)
+        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
+            fail_msg("config: %s", s->errmsg);
+}
+
+/* A server for the case with the directives (NULL-terminated pairs), one
+ * child of `threads` threads when multi-process; needs `fds` descriptors. */
+static th_server_t *start_with(th_fixture_t *fx, const char *const *dirs, const char *threads,
+                               long fds)
+{
+    th_server_t *s = th_new_server(fx); /* skips when the strategy is not built */
+    need_fds(fds);
+    for (size_t i = 0; dirs && dirs[i]; i += 2)
+        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
+            fail_msg("config: %s", s->errmsg);
+    if (threads) {
+        if (th_server_set(s, "ThreadsPerChild", threads) != 0)
+            fail_msg("config: %s", s->errmsg);
+        one_child(s, threads);
+    }
+    if (th_server_start(s) != 0)
+        fail_msg("start %s server: %s", fx->strategy, s->errmsg);
+    return s;
+}
+
+/* Fails the case unless every member of the fleet answered 200; names the
+ * first that did not. */
+static void expect_all_200(const tf_fleet_t *f, size_t ok, const char *what)
+{
+    if (ok == f->n)
+        return;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->m[i].status != 200)
+            fail_msg("%s: %zu of %zu answered 200; connection %zu got %d", what, ok, f->n, i,
+                     f->m[i].status);
+}
+
+/* GET / on a fresh connection, timed: its latency in ms, or -1 unless a
+ * complete 200 came within bound_ms. */
+static int64_t timed_get(int port, int bound_ms)
+{
+    tc_response_t r;
+    int64_t t0 = tc_now_ms();
+    int rc = tc_exchange(port, GET_CLOSE, &r, bound_ms);
+    int64_t took = tc_now_ms() - t0;
+    int good = rc == TC_OK && r.status == 200 && strcmp(r.body, "Hello, World!") == 0;
+    tc_response_free(&r);
+    return good ? took : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* a. Thousands of idle kept-alive connections                        */
+
+#define IDLE_CONNS 2000
+#define IDLE_THREADS "4"
+#define IDLE_FDS 8192
+#define FRESH_REQUESTS 20
+
+typedef struct parked_cond {
+    th_server_t *s;
+    unsigned at_least;
+} parked_cond_t;
+
+static int parked_at_least(void *arg)
+{
+    parked_cond_t *p = arg;
+    return stats_of(p->s).parked_connections >= p->at_least;
+}
+
+/* 2,000 kept-alive connections, idle after one request each, with 4
+ * threads: they stay open, fresh connections are served at once, the
+ * scoreboard shows them parked, and each takes a second request. */
+static void idle_connections_park_and_stay_usable(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const dirs[] = {"KeepAliveTimeout", "60", "ListenBacklog", "2048", NULL};
+    th_server_t *s = start_with(fx, dirs, IDLE_THREADS, IDLE_FDS);
+    tf_fleet_t f;
+    size_t n = tf_open(&f, s->port, IDLE_CONNS, 30000);
+    if (n != IDLE_CONNS) {
+        tf_free(&f);
+        fail_msg("only %zu of %d connections were accepted", n, IDLE_CONNS);
+    }
+    size_t ok = tf_request_all(&f, GET_KEEP, 30000);
+    expect_all_200(&f, ok, "first request on each idle connection");
+
+    for (int i = 0; i < FRESH_REQUESTS; i++) {
+        int64_t took = timed_get(s->port, 10000);
+        if (took < 0 || took >= 1000)
+            fail_msg("with %d idle connections open, fresh request %d took %lld ms (-1: none)",
+                     IDLE_CONNS, i, (long long)took);
+    }
+    parked_cond_t pc = {s, IDLE_CONNS};
+    if (!th_wait_for(parked_at_least, &pc, 10000))
+        fail_msg("parked_connections is %u, expected at least %d",
+                 stats_of(s).parked_connections, IDLE_CONNS);
+    size_t closed = tf_wait_closed(&f, 0);
+    if (closed != 0)
+        fail_msg("%zu idle connections were closed within KeepAliveTimeout 60", closed);
+
+    ok = tf_request_all(&f, GET_KEEP, 30000);
+    expect_all_200(&f, ok, "second request on each parked connection");
+    tf_free(&f);
+}
+
+/* With KeepAliveTimeout 3 the server closes every one of 2,000 parked
+ * connections, cleanly and without a word, about 3 s after its response. */
+static void parked_connections_close_at_keepalive_timeout(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const dirs[] = {"KeepAliveTimeout", "3", "ListenBacklog", "2048", NULL};
+    th_server_t *s = start_with(fx, dirs, IDLE_THREADS, IDLE_FDS);
+    tf_fleet_t f;
+    size_t n = tf_open(&f, s->port, IDLE_CONNS, 30000);
+    if (n != IDLE_CONNS) {
+        tf_free(&f);
+        fail_msg("only %zu of %d connections were accepted", n, IDLE_CONNS);
+    }
+    size_t ok = tf_request_all(&f, GET_KEEP, 30000);
+    expect_all_200(&f, ok, "request on each connection");
+    size_t closed = tf_wait_closed(&f, 3000 + 20000);
+    for (size_t i = 0; i < f.n; i++) {
+        const tf_member_t *m = &f.m[i];
+        int64_t after = m->closed_ms - m->answered_ms;
+        if (m->closed_ms == 0)
+            fail_msg("%zu of %d closed; connection %zu still open 23 s after its response",
+                     closed, IDLE_CONNS, i);
+        /* The client notes both times as it gets to them: leave it slack. */
+        if (after < 1500 || after > 3000 + 12000)
+            fail_msg("connection %zu closed %lld ms after its response (KeepAliveTimeout 3 s)", i,
+                     (long long)after);
+        if (m->reset || m->extra != 0)
+            fail_msg("connection %zu: %s after %zu unexpected bytes, not a clean close", i,
+                     m->reset ? "reset" : "closed", m->extra);
+    }
+    tf_free(&f);
+}
+
+/* ------------------------------------------------------------------ */
+/* b. Slow clients against the default RequestReadTimeout             */
+
+#define SLOW_EACH 300
+#define SLOW_DRIP_MS 2000
+#define SLOW_GIVE_UP_MS 60000
+/* The default deadlines: header=20-40,MinRate=500 and body=20,MinRate=500;
+ * one byte every 2 s earns no extension. Wide windows around 20 s. */
+#define SLOW_DEADLINE_LO_MS 18000
+#define SLOW_DEADLINE_HI_MS 38000
+#define PROBE_EVERY_MS 1000
+#define MAX_PROBES 128
+
+typedef struct prober {
+    int port;
+    atomic_int stop;
+    int64_t took[MAX_PROBES]; /* ms, -1 for a probe that got no 200 */
+    int n;
+    pthread_t thread;
+} prober_t;
+
+/* A normal client: GET / on a fresh connection once a second. */
+static void *probe_loop(void *arg)
+{
+    prober_t *p = arg;
+    while (!atomic_load(&p->stop) && p->n < MAX_PROBES) {
+        int64_t t0 = tc_now_ms();
+        p->took[p->n++] = timed_get(p->port, 10000);
+        int64_t rest = t0 + PROBE_EVERY_MS - tc_now_ms();
+        if (rest > 0) {
+            struct timespec ts = {rest / 1000, (long)(rest % 1000) * 1000000L};
+            nanosleep(&ts, NULL); /* the client's own pace */
+        }
+    }
+    return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Fails the case unless every probe got a 200 and the 99th percentile of
+ * their latencies is under a second. */
+static void expect_probes_prompt(prober_t *p, int64_t window_ms)
+{
+    if (p->n < window_ms / PROBE_EVERY_MS / 2)
+        fail_msg("only %d probes in %lld ms: they were held up", p->n, (long long)window_ms);
+    int64_t sorted[MAX_PROBES];
+    memcpy(sorted, p->took, sizeof(int64_t) * (size_t)p->n);
+    for (int i = 0; i < p->n; i++)
+        if (sorted[i] < 0)
+            fail_msg("probe %d (of %d) got no answer within 10 s", i, p->n);
+    qsort(sorted, (size_t)p->n, sizeof(int64_t), cmp_i64);
+    int64_t p99 = sorted[(p->n * 99 + 99) / 100 - 1];
+    if (p99 >= 1000)
+        fail_msg("probes' p99 latency %lld ms (max %lld ms, %d probes)", (long long)p99,
+                 (long long)sorted[p->n - 1], p->n);
+}
+
+typedef struct slow_group {
+    tf_fleet_t f;
+    const char *head;
+    char drip;
+    int64_t give_up;
+    size_t ended;
+    pthread_t thread;
+} slow_group_t;
+
+static void *trickle_group(void *arg)
+{
+    slow_group_t *g = arg;
+    g->ended = tf_trickle(&g->f, g->head, g->drip, SLOW_DRIP_MS, g->give_up);
+    return NULL;
+}
+
+static size_t open_group(slow_group_t *g, int port, const char *head, char drip)
+{
+    g->head = head;
+    g->drip = drip;
+    return tf_open(&g->f, port, SLOW_EACH, 20000);
+}
+
+/* Every member ended `lo..hi` ms after it started, with one of the two
+ * statuses (-1: closed without an answer). */
+static void expect_ended(const slow_group_t *g, const char *what, int status, int alt)
+{
+    for (size_t i = 0; i < g->f.n; i++) {
+        const tf_member_t *m = &g->f.m[i];
+        int64_t at = m->status == -1 ? m->closed_ms : m->answered_ms;
+        if (m->status != status && m->status != alt)
+            fail_msg("%s %zu: got %d (0: nothing within %d s), expected %d", what, i, m->status,
+                     SLOW_GIVE_UP_MS / 1000, status);
+        if (at - m->started_ms < SLOW_DEADLINE_LO_MS || at - m->started_ms > SLOW_DEADLINE_HI_MS)
+            fail_msg("%s %zu: ended %lld ms after it started, expected %d..%d", what, i,
+                     (long long)(at - m->started_ms), SLOW_DEADLINE_LO_MS, SLOW_DEADLINE_HI_MS);
+    }
+}
+
+/* 300 slowloris heads and 300 slow bodies with 25 threads: a normal client
+ * keeps being answered within a second, and each slow client gets its 408
+ * (a body: or a close) at its deadline, about 20 s after it began. */
+static void slow_clients_leave_threads_free(void **state)
+{
+    th_fixture_t *fx = *state;
+    /* Defaults otherwise (ThreadsPerChild 25, RequestReadTimeout); the
+     * backlog only lets all 600 connect under a strategy that does not
+     * accept them at once. */
+    static const char *const dirs[] = {"ListenBacklog", "1024", NULL};
+    th_server_t *s = start_with(fx, dirs, NULL, 4096);
+    static prober_t probe;
+    static slow_group_t loris, bodies;
+    memset(&probe, 0, sizeof(probe));
+    probe.port = s->port;
+    memset(&loris, 0, sizeof(loris));
+    memset(&bodies, 0, sizeof(bodies));
+    int64_t start = tc_now_ms();
+    size_t nl = open_group(&loris, s->port, "GET / HTTP/1.1\r\nHost: t\r\n", 'a');
+    size_t nb = open_group(&bodies, s->port,
+                           "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", 'b');
+    if (nl != SLOW_EACH || nb != SLOW_EACH) {
+        tf_free(&loris.f);
+        tf_free(&bodies.f);
+        fail_msg("only %zu + %zu of %d + %d slow clients connected", nl, nb, SLOW_EACH, SLOW_EACH);
+    }
+    /* No assertion from here until the threads are joined. */
+    int probing = pthread_create(&probe.thread, NULL, probe_loop, &probe) == 0;
+    loris.give_up = bodies.give_up = tc_now_ms() + SLOW_GIVE_UP_MS;
+    int threaded = pthread_create(&bodies.thread, NULL, trickle_group, &bodies) == 0;
+    trickle_group(&loris);
+    if (!threaded)
+        trickle_group(&bodies); /* late, and then its timing fails the case */
+    if (threaded)
+        pthread_join(bodies.thread, NULL);
+    atomic_store(&probe.stop, 1);
+    if (probing)
+        pthread_join(probe.thread, NULL);
+    assert_true(probing);
+    int64_t window = tc_now_ms() - start;
+    expect_probes_prompt(&probe, window);
+    expect_ended(&loris, "slowloris", 408, 408);
+    expect_ended(&bodies, "slow body", 408, -1);
+    tf_free(&loris.f);
+    tf_free(&bodies.f);
+    th_expect_serving(s->port);
+}
+
+/* ------------------------------------------------------------------ */
+/* c. Large responses to slow readers                                 */
+
+#define BIG_LEN (8u * 1024 * 1024)
+#define GET_BIG "GET /bytes?n=8388608 HTTP/1.1\r\nHost: t\r\n\r\n"
+
+/* A connection whose receive buffer stays small (no autotuning), so that
+ * a big response waits on the client rather than in its kernel buffers. */
+static tc_conn_t *connect_small_window(th_fixture_t *fx, int port)
+{
+    assert_true(fx->nconns < TH_MAX_CONNS);
+    tc_conn_t *c = &fx->conns[fx->nconns];
+    memset(c, 0, sizeof(*c));
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c->fd >= 0);
+    fx->nconns++;
+    int small = 16384;
+    assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        fail_msg("connect: %s", strerror(errno));
+    return c;
+}
+
+static void expect_big_body(tc_conn_t *c)
+{
+    tc_response_t r;
+    int rc = tc_read_response(c, &r, 0, 60000);
+    if (rc != TC_OK)
+        fail_msg("reading the 8 MiB response: %s", tc_result_name(rc));
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, BIG_LEN);
+    for (size_t i = 0; i < BIG_LEN; i++)
+        if ((unsigned char)r.body[i] != th_pattern_byte(i))
+            fail_msg("byte %zu of the response is wrong", i);
+    tc_response_free(&r);
+}
+
+static int writing_unheld(void *arg)
+{
+    mpm_stats_t st = stats_of(arg);
+    return st.busy_workers == 0 && st.writing_connections >= 2;
+}
+
+/* Two clients that do not read an 8 MiB response hold neither of the two
+ * threads: the loop writes as they read, another client is served
+ * meanwhile, and both then get every byte. */
+static void large_response_to_slow_reader_holds_no_thread(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start_with(fx, NULL, "2", 256);
+    tc_conn_t *a = connect_small_window(fx, s->port);
+    tc_conn_t *b = connect_small_window(fx, s->port);
+    th_send(a, GET_BIG);
+    th_send(b, GET_BIG);
+    if (!th_wait_for(writing_unheld, s, 15000)) {
+        mpm_stats_t st = stats_of(s);
+        fail_msg("while 2 clients do not read: busy_workers %u, writing_connections %u "
+                 "(expected 0 and >= 2)",
+                 st.busy_workers, st.writing_connections);
+    }
+    int64_t took = timed_get(s->port, 10000);
+    if (took < 0 || took >= 1000)
+        fail_msg("a fresh request took %lld ms (-1: none) while 2 responses wait on their clients",
+                 (long long)took);
+    expect_big_body(a);
+    expect_big_body(b);
+}
+
+static int response_in_flight(void *arg)
+{
+    mpm_stats_t st = stats_of(arg);
+    return st.busy_workers >= 1 || st.writing_connections >= 1;
+}
+
+static int nothing_in_flight(void *arg)
+{
+    mpm_stats_t st = stats_of(arg);
+    return st.busy_workers == 0 && st.writing_connections == 0;
+}
+
+/* A client that stops reading is let go about Timeout (2 s) after the last
+ * byte it took: it finds the response cut short by the server's close. */
+static void stalled_reader_closed_after_timeout(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const dirs[] = {"Timeout", "2", NULL};
+    th_server_t *s = start_with(fx, dirs, "2", 256);
+    tc_conn_t *c = connect_small_window(fx, s->port);
+    th_send(c, GET_BIG);
+    if (!th_wait_for(response_in_flight, s, 10000))
+        fail_msg("the response never showed as being written");
+    int64_t stalled = tc_now_ms(); /* within moments the buffers are full */
+    if (!th_wait_for(nothing_in_flight, s, 20000))
+        fail_msg("the server still writes to a client that has read nothing for 20 s");
+    int64_t after = tc_now_ms() - stalled;
+    if (after < 1500 || after > 10000)
+        fail_msg("the stalled response was dropped %lld ms after it stalled (Timeout 2 s)",
+                 (long long)after);
+    tc_response_t r;
+    int rc = tc_read_response(c, &r, 0, 20000);
+    size_t got = r.body_len;
+    tc_response_free(&r);
+    if (rc != TC_CLOSED && rc != TC_RESET)
+        fail_msg("the client then read %s (%zu body bytes), expected a cut-short response",
+                 tc_result_name(rc), got);
+    th_expect_serving(s->port);
+}
+
+/* ------------------------------------------------------------------ */
+/* d. Graceful restarts under keep-alive load                         */
+
+#define LOAD_CLIENTS 4
+#define RESTARTS 5
+#define MAX_OLD 64
+
+typedef struct ka_load {
+    int port;
+    atomic_int stop, ok, failed, reconnects;
+    pthread_t threads[LOAD_CLIENTS];
+    int nthreads;
+} ka_load_t;
+
+static void load_failure(ka_load_t *l, const char *what, int rc)
+{
+    atomic_fetch_add(&l->failed, 1);
+    fprintf(stderr, "load: %s: %s, after %d ok\n", what, tc_result_name(rc), atomic_load(&l->ok));
+}
+
+/* Before a request goes out on a kept-alive connection: whatever the
+ * server sent since the last response must be a clean close (then the
+ * client reconnects, as any would). Returns 0 if the connection is usable
+ * or was closed cleanly, -1 for anything else. */
+static int check_idle_conn(ka_load_t *l, tc_conn_t *c)
+{
+    if (c->fd < 0 || !tc_readable(c, 0))
+        return 0;
+    size_t extra = 0;
+    int rc = tc_wait_close(c, 5000, &extra);
+    tc_close(c);
+    atomic_fetch_add(&l->reconnects, 1);
+    if (rc == TC_CLOSED && extra == 0)
+        return 0;
+    load_failure(l, extra ? "unasked-for bytes on an idle connection" : "idle connection", rc);
+    return -1;
+}
+
+/* One keep-alive client: requests back to back on one connection, a new
+ * connection after a Connection: close or a clean close between requests.
+ * A request sent on a connection the server had not closed must get a
+ * complete 200. */
+static void *ka_client(void *arg)
+{
+    ka_load_t *l = arg;
+    tc_conn_t c = {.fd = -1};
+    while (!atomic_load(&l->stop)) {
+        check_idle_conn(l, &c);
+        int rc = c.fd >= 0 ? TC_OK : tc_connect(&c, l->port, 20000);
+        if (rc != TC_OK) {
+            load_failure(l, "connect", rc); /* listeners stay open across restarts */
+            break;
+        }
+        tc_response_t r;
+        memset(&r, 0, sizeof(r));
+        rc = tc_send_str(&c, GET_KEEP);
+        if (rc == TC_OK)
+            rc = tc_read_response(&c, &r, 0, 30000);
+        if (rc == TC_OK && r.status == 200 && strcmp(r.body, "Hello, World!") == 0)
+            atomic_fetch_add(&l->ok, 1);
+        else
+            load_failure(l, "request", rc == TC_OK ? -r.status : rc);
+        if (rc != TC_OK || tc_header_has_token(&r, "Connection", "close"))
+            tc_close(&c);
+        tc_response_free(&r);
+    }
+    tc_close(&c);
+    return NULL;
+}
+
+static void ka_load_start(ka_load_t *l, int port)
+{
+    memset(l, 0, sizeof(*l));
+    l->port = port;
+    while (l->nthreads < LOAD_CLIENTS &&
+           pthread_create(&l->threads[l->nthreads], NULL, ka_client, l) == 0)
+        l->nthreads++;
+}
+
+static void ka_load_stop(ka_load_t *l)
+{
+    atomic_store(&l->stop, 1);
+    for (int i = 0; i < l->nthreads; i++)
+        pthread_join(l->threads[i], NULL);
+}
+
+/* The pids of the live children of generation gen. */
+static int children_of_generation(th_server_t *s, unsigned gen, pid_t *pids, int max)
+{
+    int n = 0;
+    unsigned slots = stats_of(s).slots;
+    for (unsigned i = 0; i < slots && n < max; i++) {
+        mpm_child_stats_t c = {.size = sizeof(c)};
+        if (mpm_server_child_stats(s->srv, i, &c) == 0 && c.generation == gen && c.pid > 0)
+            pids[n++] = c.pid;
+    }
+    return n;
+}
+
+typedef struct pid_set {
+    const pid_t *pids;
+    int n;
+} pid_set_t;
+
+/* Every pid exited and was reaped by the master (this process). */
+static int all_reaped(void *arg)
+{
+    pid_set_t *p = arg;
+    for (int i = 0; i < p->n; i++)
+        if (kill(p->pids[i], 0) == 0 || errno != ESRCH)
+            return 0;
+    return 1;
+}
+
+typedef struct gen_cond {
+    th_server_t *s;
+    unsigned gen;
+} gen_cond_t;
+
+static int generation_reached(void *arg)
+{
+    gen_cond_t *g = arg;
+    return stats_of(g->s).generation >= g->gen;
+}
+
+typedef struct ok_cond {
+    ka_load_t *l;
+    int at_least;
+} ok_cond_t;
+
+static int load_ok_reached(void *arg)
+{
+    ok_cond_t *o = arg;
+    return atomic_load(&o->l->ok) >= o->at_least || atomic_load(&o->l->failed) > 0;
+}
+
+/* One graceful restart; "" when it went as it should, else what did not. */
+static const char *restart_once(th_server_t *s, ka_load_t *l, int round, char *why, size_t len)
+{
+    unsigned gen = stats_of(s).generation;
+    pid_t old[MAX_OLD];
+    int nold = children_of_generation(s, gen, old, MAX_OLD);
+    gen_cond_t g = {s, gen + 1};
+    pid_set_t set = {old, nold};
+    ok_cond_t o = {l, 0};
+    why[0] = '\0';
+    if (nold < 1)
+        snprintf(why, len, "round %d: no child of generation %u", round, gen);
+    else if (mpm_server_restart(s->srv, 1) != 0)
+        snprintf(why, len, "round %d: mpm_server_restart failed", round);
+    else if (!th_wait_for(generation_reached, &g, 20000))
+        snprintf(why, len, "round %d: generation stayed %u", round, gen);
+    else if (!th_wait_for(all_reaped, &set, 30000))
+        snprintf(why, len, "round %d: a child of generation %u is still alive 30 s later", round,
+                 gen);
+    else if ((o.at_least = atomic_load(&l->ok) + 50, !th_wait_for(load_ok_reached, &o, 20000)))
+        snprintf(why, len, "round %d: the new generation did not serve the load (%d ok)", round,
+                 atomic_load(&l->ok));
+    return why;
+}
+
+static int server_ready(void *arg)
+{
+    mpm_stats_t st = stats_of(arg);
+    return st.processes >= 1 && st.idle_workers >= 1;
+}
+
+/* Five graceful restarts while clients send back to back on kept-alive
+ * connections: no request is lost, every old generation exits. */
+static void graceful_restarts_under_keepalive_load(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start_with(fx, NULL, NULL, 256);
+    assert_true(th_wait_for(server_ready, s, 20000));
+    static ka_load_t l;
+    ka_load_start(&l, s->port);
+    /* No assertion from here until the load is stopped. */
+    ok_cond_t warm = {&l, 50};
+    char why[256] = "";
+    if (l.nthreads < LOAD_CLIENTS)
+        snprintf(why, sizeof(why), "started %d of %d load clients", l.nthreads, LOAD_CLIENTS);
+    else if (!th_wait_for(load_ok_reached, &warm, 20000))
+        snprintf(why, sizeof(why), "the load never got going (%d ok)", atomic_load(&l.ok));
+    for (int round = 0; !why[0] && round < RESTARTS && atomic_load(&l.failed) == 0; round++)
+        restart_once(s, &l, round, why, sizeof(why));
+    ka_load_stop(&l);
+    if (atomic_load(&l.failed) != 0)
+        fail_msg("%d requests failed across %d graceful restarts (%d ok, %d reconnects)",
+                 atomic_load(&l.failed), RESTARTS, atomic_load(&l.ok), atomic_load(&l.reconnects));
+    fprintf(stderr, "load: %d requests answered, %d reconnects after a clean close, %d failed\n",
+            atomic_load(&l.ok), atomic_load(&l.reconnects), atomic_load(&l.failed));
+    if (why[0])
+        fail_msg("%s", why);
+    assert_true(stats_of(s).generation >= RESTARTS);
+    th_expect_serving(s->port);
+}
+
+/* ------------------------------------------------------------------ */
+/* e. Slow but timely bodies, pipelining                              */
+
+/* A 10-byte body at a byte every 300 ms (3 s, well within body=20) is read
+ * whole and echoed; the connection then serves its next request. */
+static void slow_small_body_is_echoed(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start_with(fx, NULL, NULL, 256);
+    tc_conn_t *c = th_connect(fx, s->port);
+    th_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n");
+    assert_int_equal(tc_send_pieces(c, "0123456789", 10, 1, 300), TC_OK);
+    tc_response_t r;
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 10);
+    assert_memory_equal(r.body, "0123456789", 10);
+    tc_response_free(&r);
+    th_send(c, GET_KEEP);
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "Hello, World!");
+    tc_response_free(&r);
+}
+
+/* Three requests in one packet, one with a body: three answers, in order. */
+static void pipelined_burst_answered_in_order(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start_with(fx, NULL, NULL, 256);
+    tc_conn_t *c = th_connect(fx, s->port);
+    th_send(c, "GET /info?n=1 HTTP/1.1\r\nHost: t\r\n\r\n"
+               "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\ntwo"
+               "GET /info?n=3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    tc_response_t r;
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "target=/info?n=1\n"));
+    tc_response_free(&r);
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "two");
+    tc_response_free(&r);
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "target=/info?n=3\n"));
+    tc_response_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void choose_strategy(void)
+{
+    const char *as = getenv("TEST_EVENT_STRATEGY");
+    if (!as || !*as)
+        return;
+    snprintf(strategy_one, sizeof(strategy_one), "%s", as);
+    snprintf(strategy_mp, sizeof(strategy_mp), "%s-mp", as);
+    fprintf(stderr, "test_event: running the event cases with %s / %s\n", strategy_one,
+            strategy_mp);
+}
+
+int main(void)
+{
+    choose_strategy();
+    const struct CMUnitTest tests[] = {
+        EV_CASE(idle_connections_park_and_stay_usable),
+        EV_CASE_MP(idle_connections_park_and_stay_usable),
+        EV_CASE(parked_connections_close_at_keepalive_timeout),
+        EV_CASE_MP(parked_connections_close_at_keepalive_timeout),
+        EV_CASE(slow_clients_leave_threads_free),
+        EV_CASE(large_response_to_slow_reader_holds_no_thread),
+        EV_CASE(stalled_reader_closed_after_timeout),
+        EV_CASE_MP(graceful_restarts_under_keepalive_load),
+        EV_CASE(slow_small_body_is_echoed),
+        EV_CASE_MP(slow_small_body_is_echoed),
+        EV_CASE(pipelined_burst_answered_in_order),
+        EV_CASE_MP(pipelined_burst_answered_in_order),
+    };
+    th_apply_filter();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
