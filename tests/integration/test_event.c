@@ -106,8 +106,9 @@ static void expect_all_200(const tf_fleet_t *f, size_t ok, const char *what)
         return;
     for (size_t i = 0; i < f->n; i++)
         if (f->m[i].status != 200)
-            fail_msg("%s: %zu of %zu answered 200; connection %zu got %d", what, ok, f->n, i,
-                     f->m[i].status);
+            fail_msg("%s: %zu of %zu answered 200; connection %zu got %d (0: no answer in "
+                     "time, -1: closed)",
+                     what, ok, f->n, i, f->m[i].status);
 }
 
 /* GET / on a fresh connection, timed: its latency in ms, or -1 unless a
