@@ -162,7 +162,8 @@ static int response_complete(const tc_conn_t *c)
     int status = c->len > 12 ? atoi(c->buf + 9) : 0;
     if (status < 200 || status == 204 || status == 304)
         return 1;
-    for (const char *line = strstr(c->buf, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n"))
+    for (const char *line = strstr(c->buf, "\r\n"); line && line < end;
+         line = strstr(line + 2, "\r\n"))
         if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
             return c->len >= head + strtoull(line + 17, NULL, 10);
     return c->eof;
