@@ -36,8 +36,27 @@
 static char strategy_one[32] = "event";
 static char strategy_mp[32] = "event-mp";
 
-#define EV_CASE(f) {#f "[event]", f, th_setup, th_teardown, strategy_one}
-#define EV_CASE_MP(f) {#f "[event-mp]", f, th_setup, th_teardown, strategy_mp}
+/* The fleets a case opened, closed by its teardown even when it failed. */
+#define MAX_FLEETS 4
+static tf_fleet_t *fleets[MAX_FLEETS];
+static size_t nfleets;
+
+static tf_fleet_t *tracked_fleet(tf_fleet_t *f)
+{
+    assert_true(nfleets < MAX_FLEETS);
+    memset(f, 0, sizeof(*f));
+    return fleets[nfleets++] = f;
+}
+
+static int ev_teardown(void **state)
+{
+    while (nfleets > 0)
+        tf_free(fleets[--nfleets]);
+    return th_teardown(state);
+}
+
+#define EV_CASE(f) {#f "[event]", f, th_setup, ev_teardown, strategy_one}
+#define EV_CASE_MP(f) {#f "[event-mp]", f, th_setup, ev_teardown, strategy_mp}
 
 #define GET_KEEP "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
 #define GET_CLOSE "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
@@ -151,12 +170,10 @@ static void idle_connections_park_and_stay_usable(void **state)
     th_fixture_t *fx = *state;
     static const char *const dirs[] = {"KeepAliveTimeout", "60", "ListenBacklog", "2048", NULL};
     th_server_t *s = start_with(fx, dirs, IDLE_THREADS, IDLE_FDS);
-    tf_fleet_t f;
-    size_t n = tf_open(&f, s->port, IDLE_CONNS, 30000);
-    if (n != IDLE_CONNS) {
-        tf_free(&f);
+    static tf_fleet_t f;
+    size_t n = tf_open(tracked_fleet(&f), s->port, IDLE_CONNS, 30000);
+    if (n != IDLE_CONNS)
         fail_msg("only %zu of %d connections were accepted", n, IDLE_CONNS);
-    }
     size_t ok = tf_request_all(&f, GET_KEEP, 30000);
     expect_all_200(&f, ok, "first request on each idle connection");
 
@@ -176,7 +193,6 @@ static void idle_connections_park_and_stay_usable(void **state)
 
     ok = tf_request_all(&f, GET_KEEP, 30000);
     expect_all_200(&f, ok, "second request on each parked connection");
-    tf_free(&f);
 }
 
 /* With KeepAliveTimeout 3 the server closes every one of 2,000 parked
@@ -186,12 +202,10 @@ static void parked_connections_close_at_keepalive_timeout(void **state)
     th_fixture_t *fx = *state;
     static const char *const dirs[] = {"KeepAliveTimeout", "3", "ListenBacklog", "2048", NULL};
     th_server_t *s = start_with(fx, dirs, IDLE_THREADS, IDLE_FDS);
-    tf_fleet_t f;
-    size_t n = tf_open(&f, s->port, IDLE_CONNS, 30000);
-    if (n != IDLE_CONNS) {
-        tf_free(&f);
+    static tf_fleet_t f;
+    size_t n = tf_open(tracked_fleet(&f), s->port, IDLE_CONNS, 30000);
+    if (n != IDLE_CONNS)
         fail_msg("only %zu of %d connections were accepted", n, IDLE_CONNS);
-    }
     size_t ok = tf_request_all(&f, GET_KEEP, 30000);
     expect_all_200(&f, ok, "request on each connection");
     size_t closed = tf_wait_closed(&f, 3000 + 20000);
@@ -209,7 +223,6 @@ static void parked_connections_close_at_keepalive_timeout(void **state)
             fail_msg("connection %zu: %s after %zu unexpected bytes, not a clean close", i,
                      m->reset ? "reset" : "closed", m->extra);
     }
-    tf_free(&f);
 }
 
 /* ------------------------------------------------------------------ */
@@ -293,7 +306,7 @@ static size_t open_group(slow_group_t *g, int port, const char *head, char drip)
 {
     g->head = head;
     g->drip = drip;
-    return tf_open(&g->f, port, SLOW_EACH, 20000);
+    return tf_open(tracked_fleet(&g->f), port, SLOW_EACH, 20000);
 }
 
 /* Every member ended `lo..hi` ms after it started, with one of the two
@@ -333,11 +346,8 @@ static void slow_clients_leave_threads_free(void **state)
     size_t nl = open_group(&loris, s->port, "GET / HTTP/1.1\r\nHost: t\r\n", 'a');
     size_t nb = open_group(&bodies, s->port,
                            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n", 'b');
-    if (nl != SLOW_EACH || nb != SLOW_EACH) {
-        tf_free(&loris.f);
-        tf_free(&bodies.f);
+    if (nl != SLOW_EACH || nb != SLOW_EACH)
         fail_msg("only %zu + %zu of %d + %d slow clients connected", nl, nb, SLOW_EACH, SLOW_EACH);
-    }
     /* No assertion from here until the threads are joined. */
     int probing = pthread_create(&probe.thread, NULL, probe_loop, &probe) == 0;
     loris.give_up = bodies.give_up = tc_now_ms() + SLOW_GIVE_UP_MS;
@@ -355,8 +365,6 @@ static void slow_clients_leave_threads_free(void **state)
     expect_probes_prompt(&probe, window);
     expect_ended(&loris, "slowloris", 408, 408);
     expect_ended(&bodies, "slow body", 408, -1);
-    tf_free(&loris.f);
-    tf_free(&bodies.f);
     th_expect_serving(s->port);
 }
 
