@@ -80,6 +80,7 @@ static mpm__conn_state_t finish_output(mpm__conn_t *c, mpm__conn_after_t after)
         return after_output(c);
     if (!c->write_stall_deadline)
         c->write_stall_deadline = mpm__now_ms() + c->srv->cfg.s.timeout_ms;
+    c->wait_events = POLLOUT; /* a TLS write may turn out to want input */
     return c->state = MPM__CONN_WRITE;
 }
 

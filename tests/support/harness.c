@@ -328,6 +328,36 @@ static void route_bytes(mpm_request_t *req)
     free(body);
 }
 
+/* The same bytes from an unlinked temporary file, by
+ * mpm_response_send_file(): a file body the library may finish sending
+ * after the handler returned. */
+static void route_file_bytes(mpm_request_t *req)
+{
+    long n = query_long(req, "n", 0);
+    char path[] = "/tmp/mpm-file-bytes-XXXXXX";
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0) {
+        send_text(req, 500, "mkstemp failed");
+        return;
+    }
+    unlink(path);
+    unsigned char piece[65536];
+    for (long at = 0; at < n;) {
+        size_t len = n - at < (long)sizeof piece ? (size_t)(n - at) : sizeof piece;
+        for (size_t i = 0; i < len; i++)
+            piece[i] = th_pattern_byte((size_t)at + i);
+        if (write(fd, piece, len) != (ssize_t)len) {
+            close(fd);
+            send_text(req, 500, "write failed");
+            return;
+        }
+        at += (long)len;
+    }
+    mpm_response_add_header(req, "Content-Type", "application/octet-stream");
+    mpm_response_send_file(req, fd, 0, n > 0 ? (size_t)n : 0);
+    close(fd);
+}
+
 static void route_status(mpm_request_t *req)
 {
     const char *path = mpm_request_path(req);
@@ -407,6 +437,8 @@ void th_handler(mpm_request_t *req, void *data)
         route_pid(req);
     else if (strcmp(path, "/bytes") == 0)
         route_bytes(req);
+    else if (strcmp(path, "/file-bytes") == 0)
+        route_file_bytes(req);
     else
         send_text(req, 404, "not found\n");
 }

@@ -129,7 +129,8 @@ size_t th_server_log_length(th_server_t *s);
  * /sleep?ms=N /file /noresponse /status/N /headers /info, /pid (the serving
  * process's pid), /nap?ms=N (sleeps like /sleep but ends early, with 200
  * "cut", once the server is stopping, e.g. a child that got SIGTERM) and
- * /bytes?n=N (N bytes of th_pattern_byte() in one mpm_response_send()). */
+ * /bytes?n=N (N bytes of th_pattern_byte() in one mpm_response_send()),
+ * /file-bytes?n=N (the same bytes from a file, by mpm_response_send_file()). */
 void th_handler(mpm_request_t *req, void *data);
 /* Byte i of what /bytes sends. */
 unsigned char th_pattern_byte(size_t i);
