@@ -503,18 +503,23 @@ static mpm__conn_state_t drive_blocking(mpm__conn_t *c, mpm__sb_worker_t *unit)
     }
 }
 
+void mpm__conn_serve_pinned(mpm__conn_t *c, mpm__sb_worker_t *unit)
+{
+    c->unit = unit;
+    c->counted = 1;
+    atomic_fetch_add_explicit(&unit->connections, 1, memory_order_relaxed);
+    if (mpm__server_stopping(c->srv) == MPM__STOP_GRACEFUL)
+        mpm__conn_start_draining(c);
+    mpm__conn_state_t st = mpm__conn_begin(c);
+    while (st != MPM__CONN_CLOSE)
+        st = drive_blocking(c, unit);
+}
+
 void mpm__conn_serve(mpm_server_t *srv, const mpm__accepted_t *a, mpm__sb_worker_t *unit)
 {
     mpm__conn_t *c = mpm__conn_new(srv, a);
     if (!c)
         return;
-    c->unit = unit;
-    c->counted = 1;
-    atomic_fetch_add_explicit(&unit->connections, 1, memory_order_relaxed);
-    if (mpm__server_stopping(srv) == MPM__STOP_GRACEFUL)
-        mpm__conn_start_draining(c);
-    mpm__conn_state_t st = mpm__conn_begin(c);
-    while (st != MPM__CONN_CLOSE)
-        st = drive_blocking(c, unit);
+    mpm__conn_serve_pinned(c, unit);
     mpm__conn_free(c);
 }

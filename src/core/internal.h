@@ -274,6 +274,10 @@ typedef struct mpm__transport {
     void (*shutdown_write)(mpm__conn_t *c);
     /* Releases the per-connection state; the fd stays the caller's. */
     void (*close)(mpm__conn_t *c);
+    /* Its connections stay with the thread that took them, from the
+     * handshake to the close, keep-alive waits included (event's TLS
+     * pinning: handler code and TLS engines that keep per-thread state). */
+    int pinned;
 } mpm__transport_t;
 
 extern const mpm__transport_t mpm__transport_tcp;
@@ -284,6 +288,10 @@ extern const mpm__transport_t mpm__transport_tcp;
  * once it no longer publishes it (see mpm__pool_stop). `unit`
  * is the calling unit's scoreboard entry (state and counters). */
 void mpm__conn_serve(mpm_server_t *srv, const mpm__accepted_t *a, mpm__sb_worker_t *unit);
+
+/* The same for a connection a strategy already made (mpm__conn_new) and
+ * has not begun: served to its close on the calling thread. */
+void mpm__conn_serve_pinned(mpm__conn_t *c, mpm__sb_worker_t *unit);
 
 /* The serial loop: accept one connection at a time from the server's
  * listeners and serve it, until stop (or MaxConnectionsPerChild in a child).

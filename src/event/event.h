@@ -40,6 +40,7 @@ struct ev_conn {
     signed char tq;               /* queue index, -1: in none */
     unsigned char count;          /* ev_count_t */
     unsigned char in_worker;      /* a pool thread has it */
+    unsigned char pinned;         /* its transport keeps it on one thread for life */
     unsigned char polling;        /* poll started */
     int poll_events;              /* UV_READABLE / UV_WRITABLE while started */
 };

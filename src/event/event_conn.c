@@ -167,6 +167,13 @@ ev_conn_t *ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
         ev->all_head = e;
     ev->all_tail = e;
     ev->nconns++;
+    if (c->tp->pinned) {
+        /* Its thread takes it from the handshake on and keeps it. */
+        e->pinned = 1;
+        ev_ready_push(ev, e);
+        ev_dispatch(ev);
+        return e;
+    }
     if (ev->stopping == MPM__STOP_GRACEFUL)
         mpm__conn_start_draining(c);
     ev_conn_settle(e, mpm__conn_begin(c));

@@ -122,6 +122,10 @@ int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
 {
     ev_conn_t *e = a->conn;
     mpm__conn_state_t st = e->c->state;
+    if (e->pinned) {
+        mpm__conn_serve_pinned(e->c, unit); /* comes back closed */
+        st = e->c->state;
+    }
     /* Pipelined requests already buffered are served here, in order. */
     while (st == MPM__CONN_HANDLER)
         st = mpm__conn_run_request(e->c, unit);

@@ -34,6 +34,8 @@
 #include "pool.h"
 #include "proc.h"
 
+#include "core/internal.h" /* the transport table, to pin a listener */
+
 /* The strategies the cases run with (see the top of the file). */
 static char strategy_one[32] = "event";
 static char strategy_mp[32] = "event-mp";
@@ -742,6 +744,73 @@ static void choose_strategy(void)
             strategy_mp);
 }
 
+/* ------------------------------------------------------------------ */
+/* Pinning: the hook TLS plugs into                                   */
+
+/* Answers with the id of the thread that ran the handler. */
+static void thread_id_handler(mpm_request_t *req, void *data)
+{
+    (void)data;
+    char body[32];
+    int n = snprintf(body, sizeof body, "%lu", (unsigned long)pthread_self());
+    mpm_response_send(req, body, (size_t)n);
+}
+
+static unsigned long thread_of(tc_conn_t *c, const char *raw)
+{
+    th_send(c, raw);
+    tc_response_t r;
+    int rc = tc_read_response(c, &r, 0, TC_DEFAULT_TIMEOUT_MS);
+    if (rc != TC_OK)
+        fail_msg("no answer: %s", tc_result_name(rc));
+    assert_int_equal(r.status, 200);
+    unsigned long id = strtoul(r.body, NULL, 10);
+    tc_response_free(&r);
+    return id;
+}
+
+static int pinned_thread_held(void *arg)
+{
+    mpm_stats_t st = stats_of(arg);
+    return st.busy_workers == 1 && st.idle_workers == 1 && st.parked_connections == 0;
+}
+
+/* A connection whose transport says "pinned" (TLS, by default) keeps the
+ * thread that took it, keep-alive waits included: its requests all run on
+ * that thread, and other clients' requests on the other one. */
+static void pinned_connection_keeps_its_thread(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    if (th_server_set(s, "ThreadsPerChild", "2") != 0)
+        fail_msg("config: %s", s->errmsg);
+    mpm_config_set_handler(th_server_config(s), thread_id_handler, NULL);
+    assert_int_equal(th_server_new(s), 0);
+    assert_int_equal(mpm_server_bind(s->srv), 0);
+    s->port = mpm_server_port(s->srv, 0);
+    static mpm__transport_t pinned_tcp;
+    pinned_tcp = mpm__transport_tcp;
+    pinned_tcp.pinned = 1;
+    s->srv->listeners[0].tp = &pinned_tcp;
+    assert_int_equal(th_server_run_async(s), 0);
+    tc_conn_t *a = th_connect(fx, s->port);
+    unsigned long mine = thread_of(a, GET_KEEP);
+    for (int i = 0; i < 10; i++) {
+        tc_conn_t *b = th_connect(fx, s->port);
+        if (thread_of(b, GET_CLOSE) == mine)
+            fail_msg("another client's request %d ran on the pinned connection's thread", i);
+        if (thread_of(a, GET_KEEP) != mine)
+            fail_msg("the pinned connection's request %d moved to another thread", i);
+    }
+    /* Idle between requests, it still holds its thread and is not parked
+     * (unpinned, it would be parked with both threads idle). */
+    if (!th_wait_for(pinned_thread_held, s, 10000)) {
+        mpm_stats_t st = stats_of(s);
+        fail_msg("an idle pinned connection: busy %u, idle %u, parked %u (expected 1, 1, 0)",
+                 st.busy_workers, st.idle_workers, st.parked_connections);
+    }
+}
+
 int main(void)
 {
     choose_strategy();
@@ -752,6 +821,7 @@ int main(void)
         EV_CASE_MP(parked_connections_close_at_keepalive_timeout),
         EV_CASE(slow_clients_leave_threads_free),
         EV_CASE(large_response_to_slow_reader_holds_no_thread),
+        EV_CASE(pinned_connection_keeps_its_thread),
         EV_CASE(stalled_reader_closed_after_timeout),
         EV_CASE(graceful_restarts_under_keepalive_load), /* mpmserve: a master */
         EV_CASE(slow_small_body_is_echoed),
