@@ -142,6 +142,8 @@ static mpm__conn_state_t answer_unparsed(mpm__conn_t *c, int status)
 static int64_t input_deadline(const mpm__conn_t *c)
 {
     const mpm__settings_t *s = &c->srv->cfg.s;
+    if (c->discarding)
+        return mpm__read_deadline(c, &s->body_timeout, c->prefetch_started_ms, c->head_bytes);
     if (c->head_start_ms)
         return mpm__read_deadline(c, &s->header_timeout, c->head_start_ms, c->head_bytes);
     int64_t d = c->nrequests ? c->idle_since_ms + s->keepalive_timeout_ms
@@ -162,7 +164,8 @@ static mpm__conn_state_t wait_for_input(mpm__conn_t *c, short events)
 {
     c->wait_events = events;
     c->deadline = input_deadline(c);
-    int idle = !c->head_start_ms && c->nrequests && c->in_start == c->in_end && !c->pending_len;
+    int idle = !c->head_start_ms && !c->discarding && c->nrequests && c->in_start == c->in_end &&
+               !c->pending_len;
     return c->state = idle ? MPM__CONN_PARK : MPM__CONN_READ;
 }
 
@@ -177,6 +180,26 @@ static mpm__conn_state_t input_ended(mpm__conn_t *c, ssize_t n)
     return c->state = MPM__CONN_CLOSE;
 }
 
+/* One engine event while the rest of a body is dropped: 1 to go on, 0 when
+ * keep-alive is given up (too much left, or bad framing: the response is
+ * out, so no second answer; a lingering close). */
+static int discard_event(mpm__conn_t *c, const mpm__h1_event_t *ev)
+{
+    if (ev->type == MPM__H1_BODY) {
+        if (ev->len > c->discard_left)
+            return 0;
+        c->discard_left -= ev->len;
+        return 1;
+    }
+    if (ev->type != MPM__H1_END)
+        return 0;
+    c->discarding = 0;
+    mpm__h1_next(c->h1);
+    c->head_bytes = 0;
+    c->idle_since_ms = mpm__now_ms();
+    return 1;
+}
+
 /* Feeds what is buffered to the engine and reads what the socket has,
  * without blocking, until a head is complete or the socket is dry. */
 static mpm__conn_state_t input_step(mpm__conn_t *c, int may_read)
@@ -184,6 +207,11 @@ static mpm__conn_state_t input_step(mpm__conn_t *c, int may_read)
     for (;;) {
         mpm__h1_event_t ev;
         mpm__conn_next_event(c, &ev);
+        if (c->discarding && ev.type != MPM__H1_NEED_MORE) {
+            if (!discard_event(c, &ev))
+                return enter_linger(c);
+            continue;
+        }
         if (ev.type == MPM__H1_ERROR) {
             mpm__log(c->srv, MPM_LOG_INFO, "bad request (%d): %s", ev.status, ev.why ? ev.why : "");
             if (!c->head_start_ms)
@@ -199,7 +227,7 @@ static mpm__conn_state_t input_step(mpm__conn_t *c, int may_read)
         may_read = 1;
         ssize_t n = mpm__conn_try_fill(c);
         if (n > 0) {
-            if (c->head_start_ms)
+            if (c->head_start_ms || c->discarding)
                 c->head_bytes += (uint64_t)n;
             continue;
         }
@@ -218,7 +246,7 @@ static mpm__conn_state_t next_request(mpm__conn_t *c)
     c->idle_since_ms = mpm__now_ms();
     if (!c->draining && mpm__server_stopping(c->srv) == MPM__STOP_GRACEFUL)
         mpm__conn_start_draining(c);
-    return input_step(c, c->in_start < c->in_end);
+    return input_step(c, c->discarding || c->in_start < c->in_end);
 }
 
 /* ---- a small body read before its handler (event) ---- */
@@ -293,6 +321,26 @@ static mpm__conn_after_t after_response(mpm__conn_t *c, const mpm_request_t *req
     return MPM__AFTER_CLOSE;
 }
 
+/* Before the next request, what the handler left of the body must be read
+ * and dropped (at most MPM__CONN_DISCARD_MAX bytes of body in all, within
+ * RequestReadTimeout body=); it is the input states' job, not the
+ * handler's thread's. */
+static mpm__conn_after_t discard_rest(mpm__conn_t *c, const mpm_request_t *req)
+{
+    if (!mpm__request_body_pending(req)) {
+        mpm__h1_next(c->h1);
+        return MPM__AFTER_NEXT;
+    }
+    if (req->body_received > MPM__CONN_DISCARD_MAX)
+        return MPM__AFTER_LINGER;
+    c->discarding = 1;
+    c->discard_left = MPM__CONN_DISCARD_MAX - req->body_received;
+    c->pending_len = 0;
+    c->prefetch_started_ms = req->body_started_ms ? req->body_started_ms : mpm__now_ms();
+    c->head_bytes = req->body_wire_bytes;
+    return MPM__AFTER_NEXT;
+}
+
 mpm__conn_state_t mpm__conn_run_request(mpm__conn_t *c, mpm__sb_worker_t *unit)
 {
     c->unit = unit;
@@ -310,7 +358,7 @@ mpm__conn_state_t mpm__conn_run_request(mpm__conn_t *c, mpm__sb_worker_t *unit)
     mpm__request_finish(&req);
     mpm__conn_after_t after = after_response(c, &req);
     if (after == MPM__AFTER_NEXT)
-        mpm__h1_next(c->h1);
+        after = discard_rest(c, &req);
     if (c->broken)
         return c->state = MPM__CONN_CLOSE;
     return finish_output(c, after);
@@ -431,6 +479,12 @@ mpm__conn_state_t mpm__conn_timed_out(mpm__conn_t *c)
 {
     switch (c->state) {
     case MPM__CONN_READ:
+        if (c->discarding) {
+            /* The client has its answer: a second, unsolicited one would
+             * read as the answer to its next request. */
+            mpm__log(c->srv, MPM_LOG_INFO, "request body timed out while discarded");
+            return enter_linger(c);
+        }
         if (!c->head_start_ms)
             break; /* a first request that never began */
         mpm__log(c->srv, MPM_LOG_INFO, "request head timed out");

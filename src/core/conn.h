@@ -131,7 +131,11 @@ struct mpm__conn {
     int64_t head_start_ms;    /* first byte of the current head (0: none yet) */
     uint64_t head_bytes;      /* bytes read since */
     size_t in_cap;            /* bytes allocated at in */
-    int64_t prefetch_started_ms;
+    int64_t prefetch_started_ms; /* also: when the body being discarded began */
+    /* The handler left part of the body: it is read and dropped (a state of
+     * its own, so a loop can finish it) before the next request. */
+    int discarding;
+    uint64_t discard_left;    /* bytes more than this: give up keep-alive */
     /* Set by the strategy: a response tail of up to this many bytes may be
      * left queued for another thread to write (0: write it all here), and
      * bodies of up to prefetch_max bytes are read before the handler. */

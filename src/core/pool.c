@@ -368,3 +368,10 @@ int mpm__pool_stop(mpm__pool_t *pool, int64_t deadline_ms)
     pool_free(pool);
     return rc;
 }
+
+int64_t mpm__pool_stop_deadline(mpm_server_t *srv)
+{
+    if (mpm__server_stopping(srv) != MPM__STOP_GRACEFUL)
+        return 0;
+    return mpm__graceful_deadline(srv);
+}

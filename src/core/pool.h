@@ -81,4 +81,9 @@ void mpm__pool_idle_seen(mpm__pool_t *pool);
  * Returns MPM_ECHILD if a thread init hook failed, else 0. */
 int mpm__pool_stop(mpm__pool_t *pool, int64_t deadline_ms);
 
+/* The deadline a strategy gives mpm__pool_stop(): a graceful stop is
+ * bounded by GracefulShutdownTimeout (0: no bound), counted from when it
+ * began; a hard one waits for the handlers. */
+int64_t mpm__pool_stop_deadline(mpm_server_t *srv);
+
 #endif

@@ -333,26 +333,8 @@ int mpm_request_read_body(mpm_request_t *req, size_t max, const char **body, siz
     }
 }
 
-/* Reads and drops what the handler left of the body, so the connection can
- * carry the next request. */
-static void discard_body(mpm_request_t *req)
-{
-    mpm__conn_t *c = req->conn;
-    while (!req->body_done && !req->body_failed && !c->broken) {
-        if (req->body_received > MPM__CONN_DISCARD_MAX) {
-            req->body_failed = 1;
-            return;
-        }
-        if (body_fetch(req) < 0)
-            return;
-        c->pending_len = 0;
-    }
-}
-
 void mpm__request_finish(mpm_request_t *req)
 {
-    if (req->keepalive)
-        discard_body(req);
     mpm__sb_worker_t *unit = req->conn->unit;
     atomic_fetch_add_explicit(&unit->requests, 1, memory_order_relaxed);
     atomic_store_explicit(&unit->last_used_ms, mpm__now_ms(), memory_order_relaxed);

@@ -177,12 +177,6 @@ static void loop_close(ev_child_t *ev)
         mpm__fdreg_close(ev->accept_ep);
 }
 
-/* How long the pool may take to finish: a graceful stop is bounded by
- * GracefulShutdownTimeout (0: no bound), counted from when it began. */
-static int64_t pool_deadline(mpm_server_t *srv)
-{
-    return mpm__server_stopping(srv) == MPM__STOP_GRACEFUL ? mpm__graceful_deadline(srv) : 0;
-}
 
 static ev_child_t *child_new(mpm_server_t *srv)
 {
@@ -219,7 +213,7 @@ static int event_serve(mpm_server_t *srv)
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
     loop_close(ev);
     int stopped =
-        mpm__pool_stop(ev->pool, ev->bound_passed_ms ? ev->bound_passed_ms : pool_deadline(srv));
+        mpm__pool_stop(ev->pool, ev->bound_passed_ms ? ev->bound_passed_ms : mpm__pool_stop_deadline(srv));
     /* Threads abandoned at the bound may still hand connections back. */
     if (!ev_handback_outstanding(ev)) {
         pthread_mutex_destroy(&ev->lock);

@@ -77,7 +77,7 @@ typedef struct ev_child {
     pthread_mutex_t lock;
     ev_conn_t *back_head, *back_tail;
     int loop_closed;              /* threads free what they hand back */
-    unsigned outstanding;         /* connections in threads (under lock) */
+    atomic_uint outstanding;      /* connections in threads */
     int loop_open;
     /* Stop. */
     int ready;                    /* threads came through their init hooks */

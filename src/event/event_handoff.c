@@ -68,13 +68,9 @@ void ev_dispatch(ev_child_t *ev)
         ev->ready_head = e->next;
         e->next = NULL;
         e->in_worker = 1;
-        pthread_mutex_lock(&ev->lock);
-        ev->outstanding++;
-        pthread_mutex_unlock(&ev->lock);
+        atomic_fetch_add_explicit(&ev->outstanding, 1, memory_order_relaxed);
         if (mpm__pool_push(ev->pool, &a) < 0) {
-            pthread_mutex_lock(&ev->lock);
-            ev->outstanding--;
-            pthread_mutex_unlock(&ev->lock);
+            atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
             e->in_worker = 0;
             e->next = ev->ready_head;
             ev->ready_head = e;
@@ -102,7 +98,7 @@ static void hand_back(ev_child_t *ev, ev_conn_t *e)
 {
     pthread_mutex_lock(&ev->lock);
     if (ev->loop_closed) {
-        ev->outstanding--;
+        atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
         pthread_mutex_unlock(&ev->lock);
         free_orphan(e);
         return;
@@ -140,9 +136,9 @@ void ev_handback_cb(uv_async_t *h)
     pthread_mutex_lock(&ev->lock);
     ev_conn_t *e = ev->back_head;
     ev->back_head = ev->back_tail = NULL;
-    for (ev_conn_t *p = e; p; p = p->next)
-        ev->outstanding--;
     pthread_mutex_unlock(&ev->lock);
+    for (ev_conn_t *p = e; p; p = p->next)
+        atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
     while (e) {
         ev_conn_t *next = e->next;
         e->next = NULL;
@@ -160,9 +156,9 @@ ev_conn_t *ev_handback_stop(ev_child_t *ev)
     ev->loop_closed = 1;
     ev_conn_t *list = ev->back_head;
     ev->back_head = ev->back_tail = NULL;
-    for (ev_conn_t *e = list; e; e = e->next)
-        ev->outstanding--;
     pthread_mutex_unlock(&ev->lock);
+    for (ev_conn_t *e = list; e; e = e->next)
+        atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
     return list;
 }
 
@@ -177,8 +173,5 @@ void ev_handback_free(ev_conn_t *list)
 
 unsigned ev_handback_outstanding(ev_child_t *ev)
 {
-    pthread_mutex_lock(&ev->lock);
-    unsigned n = ev->outstanding;
-    pthread_mutex_unlock(&ev->lock);
-    return n;
+    return atomic_load(&ev->outstanding);
 }

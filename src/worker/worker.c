@@ -131,14 +131,6 @@ static int listener_round(mpm_server_t *srv, mpm__pool_t *pool, listener_state_t
     return 0;
 }
 
-/* How long the pool may take to finish: a graceful stop is bounded by
- * GracefulShutdownTimeout (0: no bound), counted from when it began. */
-static int64_t pool_deadline(mpm_server_t *srv)
-{
-    if (mpm__server_stopping(srv) != MPM__STOP_GRACEFUL)
-        return 0;
-    return mpm__graceful_deadline(srv);
-}
 
 /* How often the listener looks whether the thread init hooks are done. */
 #define WORKER_INIT_POLL_MS 10
@@ -187,7 +179,7 @@ static int worker_serve(mpm_server_t *srv)
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
     if (ep >= 0)
         mpm__fdreg_close(ep);
-    int stopped = mpm__pool_stop(pool, pool_deadline(srv));
+    int stopped = mpm__pool_stop(pool, mpm__pool_stop_deadline(srv));
     return stopped < 0 ? stopped : rc;
 }
 

@@ -166,20 +166,27 @@ static int parked_at_least(void *arg)
     return stats_of(p->s).parked_connections >= p->at_least;
 }
 
+/* IDLE_CONNS connections to a server with IDLE_THREADS threads and the
+ * given KeepAliveTimeout, each answered one request and now idle. */
+static th_server_t *idle_fleet(th_fixture_t *fx, const char *keepalive, tf_fleet_t *f)
+{
+    const char *const dirs[] = {"KeepAliveTimeout", keepalive, "ListenBacklog", "2048", NULL};
+    th_server_t *s = start_with(fx, dirs, IDLE_THREADS, IDLE_FDS);
+    size_t n = tf_open(tracked_fleet(f), s->port, IDLE_CONNS, 30000);
+    if (n != IDLE_CONNS)
+        fail_msg("only %zu of %d connections were accepted", n, IDLE_CONNS);
+    size_t ok = tf_request_all(f, GET_KEEP, 30000);
+    expect_all_200(f, ok, "first request on each idle connection");
+    return s;
+}
+
 /* 2,000 kept-alive connections, idle after one request each, with 4
  * threads: they stay open, fresh connections are served at once, the
  * scoreboard shows them parked, and each takes a second request. */
 static void idle_connections_park_and_stay_usable(void **state)
 {
-    th_fixture_t *fx = *state;
-    static const char *const dirs[] = {"KeepAliveTimeout", "60", "ListenBacklog", "2048", NULL};
-    th_server_t *s = start_with(fx, dirs, IDLE_THREADS, IDLE_FDS);
     static tf_fleet_t f;
-    size_t n = tf_open(tracked_fleet(&f), s->port, IDLE_CONNS, 30000);
-    if (n != IDLE_CONNS)
-        fail_msg("only %zu of %d connections were accepted", n, IDLE_CONNS);
-    size_t ok = tf_request_all(&f, GET_KEEP, 30000);
-    expect_all_200(&f, ok, "first request on each idle connection");
+    th_server_t *s = idle_fleet(*state, "60", &f);
 
     for (int i = 0; i < FRESH_REQUESTS; i++) {
         int64_t took = timed_get(s->port, 10000);
@@ -195,7 +202,7 @@ static void idle_connections_park_and_stay_usable(void **state)
     if (closed != 0)
         fail_msg("%zu idle connections were closed within KeepAliveTimeout 60", closed);
 
-    ok = tf_request_all(&f, GET_KEEP, 30000);
+    size_t ok = tf_request_all(&f, GET_KEEP, 30000);
     expect_all_200(&f, ok, "second request on each parked connection");
 }
 
@@ -203,15 +210,8 @@ static void idle_connections_park_and_stay_usable(void **state)
  * connections, cleanly and without a word, about 3 s after its response. */
 static void parked_connections_close_at_keepalive_timeout(void **state)
 {
-    th_fixture_t *fx = *state;
-    static const char *const dirs[] = {"KeepAliveTimeout", "3", "ListenBacklog", "2048", NULL};
-    th_server_t *s = start_with(fx, dirs, IDLE_THREADS, IDLE_FDS);
     static tf_fleet_t f;
-    size_t n = tf_open(tracked_fleet(&f), s->port, IDLE_CONNS, 30000);
-    if (n != IDLE_CONNS)
-        fail_msg("only %zu of %d connections were accepted", n, IDLE_CONNS);
-    size_t ok = tf_request_all(&f, GET_KEEP, 30000);
-    expect_all_200(&f, ok, "request on each connection");
+    (void)idle_fleet(*state, "3", &f);
     size_t closed = tf_wait_closed(&f, 3000 + 20000);
     for (size_t i = 0; i < f.n; i++) {
         const tf_member_t *m = &f.m[i];
