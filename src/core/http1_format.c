@@ -112,11 +112,20 @@ static void puts_(out_t *o, const char *s)
     put(o, s, strlen(s));
 }
 
+/* Every response head has two numbers: by hand, since snprintf costs a
+ * tenth of a small request's whole budget. */
 static void put_int(out_t *o, int64_t v)
 {
     char num[24];
-    int n = snprintf(num, sizeof(num), "%" PRId64, v);
-    put(o, num, (size_t)n);
+    char *end = num + sizeof(num), *p = end;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    put(o, p, (size_t)(end - p));
 }
 
 static void put_header(out_t *o, const char *name, const char *value)

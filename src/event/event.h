@@ -35,12 +35,14 @@ struct ev_conn {
     uv_poll_t poll;
     ev_conn_t *tq_prev, *tq_next; /* in a timeout queue */
     int64_t check_ms;             /* when its queue looks at it again */
+    int64_t deadline_ms;          /* what it waits until (ev_tq_add) */
     ev_conn_t *next;              /* ready queue, hand-back list */
     ev_conn_t *all_prev, *all_next; /* every connection, oldest first */
     signed char tq;               /* queue index, -1: in none */
     unsigned char count;          /* ev_count_t */
     unsigned char in_worker;      /* a pool thread has it */
     unsigned char pinned;         /* its transport keeps it on one thread for life */
+    unsigned char park_pending;   /* parked, buffers not yet given back */
     unsigned char polling;        /* poll started */
     int poll_events;              /* UV_READABLE / UV_WRITABLE while started */
 };

@@ -5,11 +5,27 @@
 #include "core/fdreg.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/epoll.h>
 
 /* Accepts taken per wake-up and listener, so one busy port cannot starve
  * the connections the loop already holds. */
 #define EV_ACCEPT_BATCH 32
+
+/* A child that does not accept now leaves the listeners' set: with
+ * EPOLLEXCLUSIVE the kernel wakes one waiter per connection, and a waiter
+ * that would not accept would strand it while other children sit idle. */
+static int set_listening(ev_child_t *ev, int on)
+{
+    mpm_server_t *srv = ev->srv;
+    for (unsigned i = 0; i < srv->nlisteners; i++) {
+        struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = i};
+        int rc = epoll_ctl(ev->accept_ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, srv->listeners[i].fd, &e);
+        if (rc != 0 && errno != (on ? EEXIST : ENOENT))
+            return -errno;
+    }
+    return 0;
+}
 
 int ev_accept_open(ev_child_t *ev)
 {
@@ -18,14 +34,6 @@ int ev_accept_open(ev_child_t *ev)
     int ep = mpm__fdreg_keep(srv, epoll_create1(EPOLL_CLOEXEC));
     if (ep < 0)
         return -errno;
-    for (unsigned i = 0; i < srv->nlisteners; i++) {
-        struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = i};
-        if (epoll_ctl(ep, EPOLL_CTL_ADD, srv->listeners[i].fd, &e) != 0) {
-            int rc = -errno;
-            mpm__fdreg_close(ep);
-            return rc;
-        }
-    }
     ev->accept_ep = ep;
     int rc = uv_poll_init(&ev->loop, &ev->accept_poll, ep);
     if (rc < 0) {
@@ -84,10 +92,13 @@ static int admit(ev_child_t *ev)
     return threads_to_spare(ev) && !limit_reached(ev);
 }
 
+/* The connection that woke this child is taken even if admission closed
+ * since: the kernel woke no other child for it (the ready queue holds it
+ * until a thread is free). */
 static void accept_from(ev_child_t *ev, unsigned li)
 {
     mpm_server_t *srv = ev->srv;
-    for (int i = 0; i < EV_ACCEPT_BATCH && admit(ev); i++) {
+    for (int i = 0; i < EV_ACCEPT_BATCH && (i == 0 || admit(ev)); i++) {
         mpm__accepted_t a;
         int backoff = 0;
         int fd = mpm__accept(srv, li, &backoff, &a);
@@ -126,6 +137,11 @@ void ev_admission(ev_child_t *ev)
     int want = admit(ev);
     if (want == ev->accepting || ev->accept_ep < 0)
         return;
+    int rc = set_listening(ev, want);
+    if (rc < 0) {
+        mpm__log(ev->srv, MPM_LOG_ERROR, "event listeners: %s", strerror(-rc));
+        return;
+    }
     if (want)
         uv_poll_start(&ev->accept_poll, UV_READABLE, on_listener);
     else

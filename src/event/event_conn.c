@@ -98,15 +98,28 @@ void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
         ev_dispatch(ev);
         return;
     }
-    if (st == MPM__CONN_PARK)
-        mpm__conn_park(e->c);
     set_count(e, count_for(st));
-    ev_tq_add(ev, e, mpm__conn_deadline(e->c));
+    int64_t deadline = mpm__conn_deadline(e->c);
+    /* A client that sends its next request at once finds its buffers
+     * still there: they are given back only after a moment of silence,
+     * not after every response (no allocation per kept-alive request). */
+    e->park_pending = st == MPM__CONN_PARK && e->c->in;
+    if (e->park_pending) {
+        int64_t soon = mpm__now_ms() + MPM__CONN_PARK_AFTER_MS;
+        deadline = soon < deadline ? soon : deadline;
+    }
+    ev_tq_add(ev, e, deadline);
     watch(e, e->c->wait_events);
 }
 
 void ev_conn_timed_out(ev_conn_t *e)
 {
+    if (e->park_pending && mpm__now_ms() < mpm__conn_deadline(e->c)) {
+        e->park_pending = 0;
+        mpm__conn_park(e->c);
+        ev_tq_add(e->ev, e, mpm__conn_deadline(e->c));
+        return;
+    }
     ev_conn_settle(e, mpm__conn_timed_out(e->c));
 }
 
@@ -186,7 +199,7 @@ void ev_conn_drain_all(ev_child_t *ev)
         if (e->in_worker)
             continue; /* its thread sees the stop when the response is done */
         mpm__conn_drain(e->c);
-        if (e->tq >= 0)
+        if (e->tq >= 0 && !e->park_pending)
             ev_tq_add(ev, e, mpm__conn_deadline(e->c));
     }
 }

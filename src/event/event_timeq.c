@@ -52,6 +52,7 @@ static void append(ev_child_t *ev, ev_conn_t *e, int q, int64_t now)
 void ev_tq_add(ev_child_t *ev, ev_conn_t *e, int64_t deadline_ms)
 {
     ev_tq_remove(ev, e);
+    e->deadline_ms = deadline_ms;
     int64_t now = mpm__now_ms();
     append(ev, e, queue_for(deadline_ms - now), now);
 }
@@ -83,7 +84,7 @@ void ev_tq_run(ev_child_t *ev)
     for (int i = 0; i < EV_TQ_COUNT; i++) {
         ev_conn_t *e;
         while ((e = ev->tq[i].head) != NULL && e->check_ms <= now) {
-            int64_t deadline = mpm__conn_deadline(e->c);
+            int64_t deadline = e->deadline_ms;
             if (deadline > now) {
                 ev_tq_remove(ev, e);
                 append(ev, e, queue_for(deadline - now), now);
