@@ -745,6 +745,53 @@ static void choose_strategy(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* Admission: AsyncConnectionLimit                                    */
+
+#define LIMIT_CONNS 8
+
+/* A kept-alive GET on c, answered 200. */
+static void get_ok(tc_conn_t *c)
+{
+    th_send(c, GET_KEEP);
+    tc_response_t r;
+    int rc = tc_read_response(c, &r, 0, TC_DEFAULT_TIMEOUT_MS);
+    if (rc != TC_OK)
+        fail_msg("no answer: %s", tc_result_name(rc));
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+}
+
+static int all_parked(void *arg)
+{
+    return stats_of(arg).parked_connections == LIMIT_CONNS;
+}
+
+/* At AsyncConnectionLimit a new connection is taken, and the oldest parked
+ * one makes way for it: closed cleanly, while the others stay usable. */
+static void connection_limit_closes_oldest_parked(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const dirs[] = {"AsyncConnectionLimit", "8", "KeepAliveTimeout", "60",
+                                       NULL};
+    th_server_t *s = start_with(fx, dirs, NULL, 64);
+    tc_conn_t *c[LIMIT_CONNS];
+    for (int i = 0; i < LIMIT_CONNS; i++) {
+        c[i] = th_connect(fx, s->port);
+        get_ok(c[i]);
+    }
+    if (!th_wait_for(all_parked, s, 10000))
+        fail_msg("parked_connections %u, expected %d", stats_of(s).parked_connections,
+                 LIMIT_CONNS);
+    tc_conn_t *extra = th_connect(fx, s->port);
+    get_ok(extra);
+    int rc = tc_wait_close(c[0], 10000, NULL);
+    if (rc != TC_CLOSED)
+        fail_msg("the oldest parked connection was not closed cleanly (%s)", tc_result_name(rc));
+    for (int i = 1; i < LIMIT_CONNS; i++)
+        get_ok(c[i]);
+}
+
+/* ------------------------------------------------------------------ */
 /* Pinning: the hook TLS plugs into                                   */
 
 /* Answers with the id of the thread that ran the handler. */
@@ -822,6 +869,7 @@ int main(void)
         EV_CASE(slow_clients_leave_threads_free),
         EV_CASE(large_response_to_slow_reader_holds_no_thread),
         EV_CASE(pinned_connection_keeps_its_thread),
+        EV_CASE(connection_limit_closes_oldest_parked),
         EV_CASE(stalled_reader_closed_after_timeout),
         EV_CASE(graceful_restarts_under_keepalive_load), /* mpmserve: a master */
         EV_CASE(slow_small_body_is_echoed),
