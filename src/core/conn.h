@@ -8,7 +8,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 
-/* Raw input buffer. Also bounds pipelined bytes held while a request runs. */
+/* Raw input buffer: it starts small (most heads fit) and doubles while
+ * reads fill it, up to MPM__CONN_INBUF, which also bounds pipelined bytes
+ * held while a request runs. */
+#define MPM__CONN_INBUF_START 2048
 #define MPM__CONN_INBUF 16384
 /* A kept-alive connection silent this long, with nothing buffered, parks:
  * it gives back its input buffer and the engine's and the response
@@ -85,7 +88,7 @@ struct mpm__conn {
     void *tp_state;             /* the transport's, from open to close */
     int64_t handshake_deadline; /* the transport's handshake ends by then */
     mpm__h1_t *h1;            /* the engine; NULL while parked (it keeps nothing then) */
-    char *in;                 /* MPM__CONN_INBUF bytes; NULL while parked */
+    char *in;                 /* in_cap bytes; NULL while parked */
     size_t in_start, in_end;
     const char *pending_body; /* body bytes the engine reported, not yet handed out */
     size_t pending_len;

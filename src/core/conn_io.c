@@ -101,14 +101,27 @@ static int input_buffer(mpm__conn_t *c)
 {
     if (c->in)
         return 0;
-    c->in = malloc(MPM__CONN_INBUF);
+    c->in = malloc(MPM__CONN_INBUF_START);
     if (!c->in) {
         mpm__log(c->srv, MPM_LOG_ERROR, "out of memory for a connection's input");
         c->broken = 1;
         return MPM_ECLOSED;
     }
-    c->in_cap = MPM__CONN_INBUF;
+    c->in_cap = MPM__CONN_INBUF_START;
     return 0;
+}
+
+/* Less than a quarter free: double, up to MPM__CONN_INBUF. Not while body
+ * bytes handed out point into the buffer. */
+static void input_grow(mpm__conn_t *c)
+{
+    if (c->pending_len || c->in_cap >= MPM__CONN_INBUF || c->in_cap - c->in_end >= c->in_cap / 4)
+        return;
+    char *p = realloc(c->in, c->in_cap * 2);
+    if (!p)
+        return; /* reads go on in the room there is */
+    c->in = p;
+    c->in_cap *= 2;
 }
 
 int mpm__conn_reserve_input(mpm__conn_t *c, size_t n)
@@ -138,6 +151,8 @@ ssize_t mpm__conn_try_fill(mpm__conn_t *c)
 {
     if (c->pending_len == 0)
         compact_input(c);
+    if (c->in)
+        input_grow(c);
     if (c->in && c->in_end == c->in_cap)
         return MPM_ERANGE; /* caller must consume first */
     int rc = input_buffer(c);

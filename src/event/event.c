@@ -88,7 +88,9 @@ static void on_tick(uv_timer_t *t)
     if (ev->backoff_until && mpm__now_ms() >= ev->backoff_until)
         ev->backoff_until = 0;
     check_stop(ev);
-    if (ev->ready && !ev->stopping && !ev->backoff_until)
+    ev_trim_after_parking(ev, mpm__now_ms());
+    if (ev->ready && !ev->stopping && !ev->backoff_until &&
+        ev->parks_since_trim < EV_TRIM_AFTER_PARKS)
         uv_timer_stop(t);
 }
 

@@ -70,6 +70,9 @@ typedef struct ev_child {
     unsigned nconns;              /* every live connection of the child */
     unsigned in_workers;          /* of which pool threads hold */
     unsigned nparked;
+    unsigned nwarm;               /* parked, buffers not yet given back */
+    unsigned parks_since_trim;    /* buffers given back since the last malloc_trim */
+    int64_t last_trim_ms;
     /* Admission (httpd's AsyncRequestWorkerFactor, in thousandths). */
     unsigned factor_milli;
     unsigned conn_limit;
@@ -99,6 +102,11 @@ void ev_tq_remove(ev_child_t *ev, ev_conn_t *e);
  * the timer is re-armed for the next check. */
 void ev_tq_run(ev_child_t *ev);
 void ev_tq_arm(ev_child_t *ev);
+/* Gives memory freed by parking back to the system (malloc_trim), at most
+ * once a second, after EV_TRIM_AFTER_PARKS parks. */
+#define EV_TRIM_AFTER_PARKS 64
+#define EV_TRIM_EVERY_MS 1000
+void ev_trim_after_parking(ev_child_t *ev, int64_t now);
 
 /* event_conn.c */
 ev_conn_t *ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a);

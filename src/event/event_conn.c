@@ -83,6 +83,17 @@ static ev_count_t count_for(mpm__conn_state_t st)
     }
 }
 
+/* A connection parked with its buffers still held ("warm"): at most
+ * EV_WARM_MAX at a time, so a burst of connections going idle together
+ * gives its memory back at once instead of all holding it for a moment. */
+#define EV_WARM_MAX 64
+
+static void set_park_pending(ev_conn_t *e, int on)
+{
+    e->ev->nwarm += (unsigned)on - (unsigned)e->park_pending;
+    e->park_pending = (unsigned char)on;
+}
+
 void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
 {
     ev_child_t *ev = e->ev;
@@ -103,7 +114,9 @@ void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
     /* A client that sends its next request at once finds its buffers
      * still there: they are given back only after a moment of silence,
      * not after every response (no allocation per kept-alive request). */
-    e->park_pending = st == MPM__CONN_PARK && e->c->in;
+    set_park_pending(e, st == MPM__CONN_PARK && e->c->in && ev->nwarm < EV_WARM_MAX);
+    if (st == MPM__CONN_PARK && !e->park_pending)
+        mpm__conn_park(e->c);
     if (e->park_pending) {
         int64_t soon = mpm__now_ms() + MPM__CONN_PARK_AFTER_MS;
         deadline = soon < deadline ? soon : deadline;
@@ -115,8 +128,9 @@ void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
 void ev_conn_timed_out(ev_conn_t *e)
 {
     if (e->park_pending && mpm__now_ms() < mpm__conn_deadline(e->c)) {
-        e->park_pending = 0;
+        set_park_pending(e, 0);
         mpm__conn_park(e->c);
+        e->ev->parks_since_trim++;
         ev_tq_add(e->ev, e, mpm__conn_deadline(e->c));
         return;
     }
@@ -152,6 +166,7 @@ void ev_conn_close(ev_conn_t *e)
     ev_tq_remove(ev, e);
     ev_ready_remove(ev, e);
     set_count(e, EV_COUNT_NONE);
+    set_park_pending(e, 0);
     unlink_all(ev, e);
     e->polling = 0;
     uv_close((uv_handle_t *)&e->poll, on_closed);

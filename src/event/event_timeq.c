@@ -1,6 +1,10 @@
 /* Timeout queues (event.h): one timer for every connection's deadline. */
 #include "event.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 void ev_tq_init(ev_child_t *ev)
 {
     for (int i = 0; i < EV_TQ_COUNT; i++)
@@ -94,5 +98,25 @@ void ev_tq_run(ev_child_t *ev)
             ev_conn_timed_out(e);
         }
     }
+    ev_trim_after_parking(ev, now);
     ev_tq_arm(ev);
+}
+
+/* Many connections parked: what their buffers took during a burst is free
+ * again but still the process's; give it back to the system, at most once
+ * a second, so that parked connections cost what they hold. */
+
+void ev_trim_after_parking(ev_child_t *ev, int64_t now)
+{
+    if (ev->parks_since_trim < EV_TRIM_AFTER_PARKS)
+        return;
+    if (now - ev->last_trim_ms < EV_TRIM_EVERY_MS) {
+        ev_tick_need(ev); /* the tick comes back for it */
+        return;
+    }
+    ev->parks_since_trim = 0;
+    ev->last_trim_ms = now;
+#ifdef __GLIBC__
+    (void)malloc_trim(0);
+#endif
 }
