@@ -83,6 +83,7 @@ typedef struct ev_child {
     ev_conn_t *back_head, *back_tail;
     int loop_closed;              /* threads free what they hand back */
     atomic_uint outstanding;      /* connections in threads */
+    atomic_uint waking;           /* threads about to uv_async_send */
     int loop_open;
     /* Stop. */
     int ready;                    /* threads came through their init hooks */

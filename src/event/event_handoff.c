@@ -5,6 +5,7 @@
 #include "event.h"
 #include "core/fdreg.h"
 
+#include <sched.h>
 #include <stdlib.h>
 
 void ev_ready_push(ev_child_t *ev, ev_conn_t *e)
@@ -104,14 +105,21 @@ static void hand_back(ev_child_t *ev, ev_conn_t *e)
         return;
     }
     e->next = NULL;
+    int first = ev->back_head == NULL; /* later ones ride on its wake-up */
     if (ev->back_tail)
         ev->back_tail->next = e;
     else
         ev->back_head = e;
     ev->back_tail = e;
-    /* Under the lock: the loop closes the handle under it too. */
-    uv_async_send(&ev->handback);
+    if (first)
+        atomic_fetch_add_explicit(&ev->waking, 1, memory_order_acquire);
     pthread_mutex_unlock(&ev->lock);
+    /* Outside the lock, so the loop it wakes does not block on it; the
+     * loop closes the handle only once no thread is here (ev->waking). */
+    if (first) {
+        uv_async_send(&ev->handback);
+        atomic_fetch_sub_explicit(&ev->waking, 1, memory_order_release);
+    }
 }
 
 int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
@@ -157,6 +165,8 @@ ev_conn_t *ev_handback_stop(ev_child_t *ev)
     ev_conn_t *list = ev->back_head;
     ev->back_head = ev->back_tail = NULL;
     pthread_mutex_unlock(&ev->lock);
+    while (atomic_load_explicit(&ev->waking, memory_order_acquire) != 0)
+        sched_yield(); /* a thread between its unlock and uv_async_send */
     for (ev_conn_t *e = list; e; e = e->next)
         atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
     return list;
