@@ -77,6 +77,7 @@ typedef struct ev_child {
     unsigned factor_milli;
     unsigned conn_limit;
     int over_limit;               /* stopped accepting for conn_limit */
+    int over_threads;             /* stopped accepting: no thread to spare */
     int64_t backoff_until;        /* out of fds: accept again then */
     /* The hand-back list, filled by pool threads under its lock. */
     pthread_mutex_t lock;

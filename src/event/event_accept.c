@@ -78,7 +78,14 @@ static int threads_to_spare(ev_child_t *ev)
     uint64_t tpc = ev->srv->cfg.s.threads_per_child;
     uint64_t idle = mpm__pool_idle(ev->pool);
     uint64_t load = (uint64_t)ev->in_workers + ev->nready;
-    return load * 1000 < tpc * 1000 + idle * ev->factor_milli;
+    uint64_t limit = tpc * 1000 + idle * ev->factor_milli;
+    /* Hysteresis: once over, accept again a quarter of ThreadsPerChild
+     * below, so the listeners do not flap in and out of the set. */
+    uint64_t margin = tpc * 250;
+    if (ev->over_threads)
+        limit = limit > margin ? limit - margin : 0;
+    ev->over_threads = !(load * 1000 < limit);
+    return !ev->over_threads;
 }
 
 static int admit(ev_child_t *ev)

@@ -778,6 +778,53 @@ static void ready_request_runs_when_thread_frees(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Admission: a busy child leaves new connections to the others          */
+
+static int two_children_idle(void *arg)
+{
+    mpm_stats_t st = stats_of(arg);
+    return st.processes == 2 && st.idle_workers == 2;
+}
+
+static int one_thread_busy(void *arg)
+{
+    return stats_of(arg).busy_workers == 1;
+}
+
+/* Two children of one thread each: while one naps in its handler, it stops
+ * accepting (no thread to spare), so every new connection goes to the
+ * other and is answered at once, none queued behind the nap. */
+static void busy_child_leaves_connections_to_others(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    static const char *const dirs[] = {"ThreadsPerChild", "1", "StartServers", "2",
+                                       "ServerLimit", "2", "MinSpareThreads", "1",
+                                       "MaxSpareThreads", "2", "MaxRequestWorkers", "2", NULL};
+    for (size_t i = 0; dirs[i]; i += 2)
+        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
+            fail_msg("config: %s", s->errmsg);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    if (!th_wait_for(two_children_idle, s, 20000))
+        fail_msg("two children with an idle thread each never showed");
+    tc_conn_t *nap = th_connect(fx, s->port);
+    th_send(nap, "GET /nap?ms=4000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    if (!th_wait_for(one_thread_busy, s, 10000))
+        fail_msg("the nap never started");
+    for (int i = 0; i < 6; i++) {
+        int64_t took = timed_get(s->port, 10000);
+        if (took < 0 || took >= 1500)
+            fail_msg("request %d took %lld ms (-1: none) while one child naps", i,
+                     (long long)took);
+    }
+    tc_response_t r;
+    th_read(nap, &r, 0);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
 /* Admission: AsyncConnectionLimit                                    */
 
 #define LIMIT_CONNS 8
@@ -899,6 +946,7 @@ int main(void)
         EV_CASE(pinned_connection_keeps_its_thread),
         EV_CASE(connection_limit_closes_oldest_parked),
         EV_CASE(ready_request_runs_when_thread_frees),
+        EV_CASE_MP(busy_child_leaves_connections_to_others),
         EV_CASE(stalled_reader_closed_after_timeout),
         EV_CASE(graceful_restarts_under_keepalive_load), /* mpmserve: a master */
         EV_CASE(slow_small_body_is_echoed),
