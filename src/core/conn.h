@@ -272,11 +272,12 @@ void mpm__conn_free(mpm__conn_t *c);
 /* Frees the output queue's memory if it is empty (between requests). */
 void mpm__conn_out_release(mpm__conn_t *c);
 
-/* Sends the library's error response for `status` (the host's error page
+/* Queues the library's error response for `status` (the host's error page
  * if it set one, else a canned text/plain one), always with Connection:
- * close, then closes lingeringly. `req` is the request it answers, or NULL
- * when no head was complete; `id` the request id it is logged under.
- * Returns the body bytes sent (0 if sending failed). */
+ * close, writing what the socket takes at once; c->error_queued then makes
+ * the state machine flush the rest and close lingeringly. `req` is the
+ * request it answers, or NULL when no head was complete; `id` the request
+ * id it is logged under. Returns the body bytes queued (0 if that failed). */
 uint64_t mpm__conn_send_error(mpm__conn_t *c, int status, const mpm_request_t *req, uint64_t id);
 
 /* Formats the library's error response into buf: the host's error page

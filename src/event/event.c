@@ -202,8 +202,7 @@ static int event_serve(mpm_server_t *srv)
         return MPM_ENOMEM;
     int rc = mpm__pool_start(&ev->pool, srv, srv->cfg.s.threads_per_child, ev_work);
     if (rc < 0) {
-        pthread_mutex_destroy(&ev->lock);
-        free(ev);
+        ev_child_free(ev);
         return rc;
     }
     ev->pool->user = ev;
@@ -217,11 +216,15 @@ static int event_serve(mpm_server_t *srv)
     int stopped =
         mpm__pool_stop(ev->pool, ev->bound_passed_ms ? ev->bound_passed_ms : mpm__pool_stop_deadline(srv));
     /* Threads abandoned at the bound may still hand connections back. */
-    if (!ev_handback_outstanding(ev)) {
-        pthread_mutex_destroy(&ev->lock);
-        free(ev);
-    }
+    if (!ev_handback_release(ev))
+        ev_child_free(ev);
     return stopped < 0 ? stopped : rc < 0 ? rc : 0;
+}
+
+void ev_child_free(ev_child_t *ev)
+{
+    pthread_mutex_destroy(&ev->lock);
+    free(ev);
 }
 
 const mpm__strategy_t mpm__event_strategy = {

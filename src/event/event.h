@@ -83,6 +83,7 @@ typedef struct ev_child {
     pthread_mutex_t lock;
     ev_conn_t *back_head, *back_tail;
     int loop_closed;              /* threads free what they hand back */
+    int orphaned;                 /* run() returned: the last such thread frees ev */
     atomic_uint outstanding;      /* connections in threads */
     atomic_uint waking;           /* threads about to uv_async_send */
     int loop_open;
@@ -137,8 +138,11 @@ void ev_handback_cb(uv_async_t *h);
  * callbacks ran). */
 ev_conn_t *ev_handback_stop(ev_child_t *ev);
 void ev_handback_free(ev_conn_t *list);
-/* Connections still in threads (abandoned ones, past the bound). */
-unsigned ev_handback_outstanding(ev_child_t *ev);
+/* After the pool stopped: 0 when no connection is left in a thread (the
+ * caller frees the child), 1 when abandoned threads still hold some: the
+ * last of them frees the child (ev_child_free) when it hands back. */
+int ev_handback_release(ev_child_t *ev);
+void ev_child_free(ev_child_t *ev);
 
 /* event.c: the periodic check a graceful stop or an accept backoff needs. */
 void ev_tick_need(ev_child_t *ev);

@@ -99,9 +99,13 @@ static void hand_back(ev_child_t *ev, ev_conn_t *e)
 {
     pthread_mutex_lock(&ev->lock);
     if (ev->loop_closed) {
-        atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
+        /* The last thread of a child that gave up waiting frees it. */
+        unsigned left = atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed) - 1;
+        int last = ev->orphaned && left == 0;
         pthread_mutex_unlock(&ev->lock);
         free_orphan(e);
+        if (last)
+            ev_child_free(ev);
         return;
     }
     e->next = NULL;
@@ -181,7 +185,11 @@ void ev_handback_free(ev_conn_t *list)
     }
 }
 
-unsigned ev_handback_outstanding(ev_child_t *ev)
+int ev_handback_release(ev_child_t *ev)
 {
-    return atomic_load(&ev->outstanding);
+    pthread_mutex_lock(&ev->lock);
+    int left = atomic_load(&ev->outstanding) != 0;
+    ev->orphaned = left;
+    pthread_mutex_unlock(&ev->lock);
+    return left;
 }
