@@ -324,8 +324,8 @@ typedef struct mpm_child_stats {
 } mpm_child_stats_t;
 
 /* Fills *out for slot i. Errors: MPM_ERANGE when i >= slots (or the server
- * never ran), MPM_ENOENT when the slot holds no live process, MPM_EINVAL for
- * a bad size. Thread: any. */
+ * never ran), MPM_ENOENT when the slot holds no live process (also while one
+ * is being forked and has no pid yet), MPM_EINVAL for a bad size. Thread: any. */
 MPM_EXTERN int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_t *out);
 
 /* Renders the scoreboard in Prometheus' text exposition format (0.0.4)

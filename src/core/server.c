@@ -426,7 +426,10 @@ int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_
         return MPM_ERANGE;
     mpm__sb_slot_t *sl = &srv->sb->slot[i];
     int state = atomic_load(&sl->state);
-    if (state == MPM__SB_DEAD)
+    /* The master publishes a slot before fork() returns its pid: until the
+     * pid is stored there is no process to describe. */
+    int pid = atomic_load(&sl->pid);
+    if (state == MPM__SB_DEAD || pid <= 0)
         return MPM_ENOENT;
     uint64_t conns, reqs;
     int64_t last;
@@ -436,7 +439,7 @@ int mpm_server_child_stats(const mpm_server_t *srv, unsigned i, mpm_child_stats_
         state = atomic_load(&mpm__sb_worker(srv->sb, i, 0)->state);
     mpm_child_stats_t c = {
         .size = out->size < sizeof(c) ? out->size : sizeof(c),
-        .pid = atomic_load(&sl->pid),
+        .pid = pid,
         .generation = atomic_load(&sl->generation),
         .state = mpm__sb_state_name(state),
         .busy_workers = atomic_load(&sl->busy),
