@@ -34,9 +34,12 @@ typedef struct ms_opts {
     const char *root;
     int one_process;
     int test_routes;
-    int tls_requested;
-    const char *cert;
-    const char *key;
+    const char *tls_listen[MS_MAX_ITEMS];
+    size_t ntls_listen;
+    const char *cert[MS_MAX_ITEMS]; /* --cert/--key pairs, in order */
+    size_t ncert;
+    const char *key[MS_MAX_ITEMS];
+    size_t nkey;
     const char *access_log;
 } ms_opts_t;
 
@@ -46,8 +49,10 @@ static void usage(FILE *f)
           "  --mpm prefork|worker|event  strategy (default: the best one built)\n"
           "  --listen HOST:PORT          listen address, repeatable (default 127.0.0.1:8080;\n"
           "                              port 0 picks a free port, printed at start)\n"
-          "  --tls-listen HOST:PORT      TLS listener (not available yet)\n"
-          "  --cert FILE --key FILE      TLS certificate and key (not available yet)\n"
+          "  --tls-listen HOST:PORT      TLS listener, repeatable (ports printed after\n"
+          "                              the plain ones)\n"
+          "  --cert FILE --key FILE      TLS certificate (PEM chain) and key, repeatable:\n"
+          "                              the first is the default, others chosen by SNI\n"
           "  --root DIR                  directory served under /files/ (default: .)\n"
           "  --set Directive=value       any mpmlib directive, repeatable\n"
           "                              (e.g. --set KeepAliveTimeout=10)\n"
@@ -56,7 +61,7 @@ static void usage(FILE *f)
           "  --test-routes               enable /crash (aborts the serving process), /pid and /hang\n"
           "  --help, --version\n"
           "routes: GET / and /hello.txt, any /echo, GET /status, GET /metrics, GET /stream?n=K,\n"
-          "        GET /sleep?ms=N, GET /files/PATH, GET /crash (--test-routes)\n"
+          "        GET /sleep?ms=N, GET /files/PATH, GET /tls, GET /crash (--test-routes)\n"
           "signals: INT/TERM stop, WINCH graceful stop; HUP/USR1 restart (multi-process\n"
           "         mode only; ignored in one-process mode)\n",
           f);
@@ -154,12 +159,12 @@ static void parse_args(int argc, char **argv, ms_opts_t *o)
         } else if (is_opt(a, "--listen")) {
             push(o->listen, &o->nlisten, opt_value(argc, argv, &i, "--listen"), "--listen");
         } else if (is_opt(a, "--tls-listen")) {
-            (void)opt_value(argc, argv, &i, "--tls-listen");
-            o->tls_requested = 1;
+            push(o->tls_listen, &o->ntls_listen, opt_value(argc, argv, &i, "--tls-listen"),
+                 "--tls-listen");
         } else if (is_opt(a, "--cert")) {
-            o->cert = opt_value(argc, argv, &i, "--cert");
+            push(o->cert, &o->ncert, opt_value(argc, argv, &i, "--cert"), "--cert");
         } else if (is_opt(a, "--key")) {
-            o->key = opt_value(argc, argv, &i, "--key");
+            push(o->key, &o->nkey, opt_value(argc, argv, &i, "--key"), "--key");
         } else if (is_opt(a, "--access-log")) {
             o->access_log = opt_value(argc, argv, &i, "--access-log");
         } else if (is_opt(a, "--root")) {
@@ -180,16 +185,15 @@ static void parse_args(int argc, char **argv, ms_opts_t *o)
             exit(2);
         }
     }
-    if ((o->cert != NULL) != (o->key != NULL)) {
-        fprintf(stderr, "mpmserve: --cert and --key go together\n");
+    if (o->ncert != o->nkey) {
+        fprintf(stderr, "mpmserve: --cert and --key go together (one --key per --cert)\n");
         exit(2);
     }
-    if (o->cert || o->tls_requested) {
-        fprintf(stderr, "mpmserve: TLS not available yet in this build "
-                        "(--tls-listen, --cert, --key)\n");
-        exit(1);
+    if (o->ntls_listen && !o->ncert) {
+        fprintf(stderr, "mpmserve: --tls-listen needs --cert and --key\n");
+        exit(2);
     }
-    if (o->nlisten == 0)
+    if (o->nlisten == 0 && o->ntls_listen == 0)
         o->listen[o->nlisten++] = "127.0.0.1:8080";
 }
 
@@ -222,6 +226,16 @@ static mpm_config_t *build_config(const ms_opts_t *o, ms_app_t *app, int one_pro
     for (size_t i = 0; i < o->nlisten; i++) {
         snprintf(flag, sizeof flag, "--listen %s", o->listen[i]);
         set_or_die(cfg, "Listen", o->listen[i], flag);
+    }
+    for (size_t i = 0; i < o->ntls_listen; i++) {
+        snprintf(flag, sizeof flag, "--tls-listen %s", o->tls_listen[i]);
+        set_or_die(cfg, "TLSListen", o->tls_listen[i], flag);
+    }
+    for (size_t i = 0; i < o->ncert; i++) {
+        if (mpm_config_add_tls_certificate(cfg, o->cert[i], o->key[i]) != 0) {
+            fprintf(stderr, "mpmserve: --cert %s: %s\n", o->cert[i], mpm_config_errmsg(cfg));
+            exit(2);
+        }
     }
     for (size_t i = 0; i < o->nset; i++) {
         char kv[512];
@@ -299,7 +313,7 @@ int main(int argc, char **argv)
     atomic_store(&g_srv, srv);
     if (g_stop_req)
         mpm_server_stop(srv, g_stop_req == 1);
-    int rc = bind_and_announce(srv, o.nlisten);
+    int rc = bind_and_announce(srv, o.nlisten + o.ntls_listen);
     if (rc == 0)
         rc = mpm_server_run(srv);
     if (rc != 0) {

@@ -2,10 +2,12 @@
  * /sleep, /crash). /files/ is in files.c, /status in status.c. */
 #include "mpmserve.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <time.h>
 
@@ -180,6 +182,41 @@ static void route_hang(mpm_request_t *req)
     ms_send_text(req, 200, "hung\n");
 }
 
+/* A JSON string of a name the client chose (SNI), or null: anything but
+ * host-name characters becomes '?', so nothing needs escaping. */
+static void json_name(char *out, size_t len, const char *name)
+{
+    if (!name) {
+        snprintf(out, len, "null");
+        return;
+    }
+    size_t n = 0;
+    out[n++] = '"';
+    for (; *name && n + 2 < len; name++) {
+        unsigned char ch = (unsigned char)*name;
+        out[n++] = (isalnum(ch) || ch == '.' || ch == '-' || ch == '_') ? (char)ch : '?';
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+}
+
+/* GET /tls: what the connection's TLS is, and which process and thread
+ * serve it (TLS tests: SNI, resumption across children, pinning). */
+static void route_tls(mpm_request_t *req)
+{
+    char sni[300], proto[40], cipher[80], body[600];
+    json_name(sni, sizeof sni, mpm_request_tls_sni(req));
+    json_name(proto, sizeof proto, mpm_request_tls_protocol(req));
+    json_name(cipher, sizeof cipher, mpm_request_tls_cipher(req));
+    snprintf(body, sizeof body,
+             "{\"tls\":%s,\"sni\":%s,\"protocol\":%s,\"cipher\":%s,\"pid\":%d,\"tid\":%ld}\n",
+             mpm_request_is_tls(req) ? "true" : "false", sni, proto, cipher, (int)getpid(),
+             (long)syscall(SYS_gettid));
+    mpm_response_set_status(req, 200);
+    mpm_response_add_header(req, "Content-Type", "application/json");
+    mpm_response_send(req, body, strlen(body));
+}
+
 void ms_handle(mpm_request_t *req, void *data)
 {
     const ms_app_t *app = data;
@@ -218,6 +255,11 @@ void ms_handle(mpm_request_t *req, void *data)
             ms_send_405(req, "GET, HEAD");
         else
             ms_files(req, app, path[6] == '/' ? path + 7 : "");
+    } else if (strcmp(path, "/tls") == 0) {
+        if (!is_get_or_head(method))
+            ms_send_405(req, "GET, HEAD");
+        else
+            route_tls(req);
     } else if (app->test_routes && strcmp(path, "/pid") == 0) {
         char body[32];
         snprintf(body, sizeof body, "%d\n", (int)getpid());

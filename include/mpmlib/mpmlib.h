@@ -178,9 +178,30 @@ MPM_EXTERN int mpm_config_get(const mpm_config_t *cfg, const char *key, char *bu
  * Errors: MPM_EINVAL for a negative fd or one that is not a stream socket. */
 MPM_EXTERN int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd);
 
+/* TLS. A TLS listener is added with the directive "TLSListen HOST:PORT"
+ * (like Listen) or, for a socket the host opened, with this call (same
+ * rules as mpm_config_add_listen_fd()). A server with a TLS listener needs
+ * at least one certificate. */
+MPM_EXTERN int mpm_config_add_tls_listen_fd(mpm_config_t *cfg, int fd);
+
+/* Adds a certificate: cert_file is a PEM file holding the certificate
+ * followed by its chain; key_file the PEM private key (NULL or "": the key
+ * follows in cert_file). The first certificate added is the default; the
+ * others are chosen by the client's SNI name, matched against each
+ * certificate's subjectAltName DNS names (wildcards as RFC 6125), else its
+ * Common Name. The files are read when the server starts and again at each
+ * restart, so replacing them and restarting gracefully rotates a
+ * certificate; a file that cannot be read or a key that does not match is
+ * an MPM_ECONFIG from mpm_server_run() naming the file. The same as the
+ * directive "TLSCertificate CERT [KEY]", which cannot take paths with
+ * spaces. Errors: MPM_EINVAL for cfg or cert_file NULL, MPM_ECONFIG for too
+ * many certificates (8) or a path longer than 255 bytes. */
+MPM_EXTERN int mpm_config_add_tls_certificate(mpm_config_t *cfg, const char *cert_file,
+                                              const char *key_file);
+
 /* The reason for the last failed mpm_config_* call on cfg ("" when none).
- * A successful mpm_config_set(), mpm_config_set_int() or
- * mpm_config_add_listen_fd() clears it, so it never describes an earlier
+ * A successful mpm_config_set(), mpm_config_set_int(), mpm_config_add_*()
+ * clears it, so it never describes an earlier
  * failure. Borrowed; valid until the next call on cfg. */
 MPM_EXTERN const char *mpm_config_errmsg(const mpm_config_t *cfg);
 
@@ -371,6 +392,15 @@ MPM_EXTERN const char *mpm_request_remote_addr(const mpm_request_t *req);
 MPM_EXTERN int mpm_request_remote_port(const mpm_request_t *req);
 MPM_EXTERN const char *mpm_request_local_addr(const mpm_request_t *req);
 MPM_EXTERN int mpm_request_local_port(const mpm_request_t *req);
+
+/* TLS: 1 when the request came on a TLS listener, else 0. The SNI name
+ * the client asked for (NULL: none, or plain TCP), the protocol
+ * ("TLSv1.3") and cipher ("TLS_AES_128_GCM_SHA256"), NULL on plain TCP.
+ * Borrowed: valid until the handler returns. */
+MPM_EXTERN int mpm_request_is_tls(const mpm_request_t *req);
+MPM_EXTERN const char *mpm_request_tls_sni(const mpm_request_t *req);
+MPM_EXTERN const char *mpm_request_tls_protocol(const mpm_request_t *req);
+MPM_EXTERN const char *mpm_request_tls_cipher(const mpm_request_t *req);
 
 /* Content-Length of the body, or -1 when chunked/unknown; 0 without body. */
 MPM_EXTERN int64_t mpm_request_content_length(const mpm_request_t *req);

@@ -39,6 +39,10 @@ typedef enum dir_kind {
     K_LISTEN,       /* adds an address */
     K_READ_TIMEOUT, /* "N", or "header=T[-MAX][,MinRate=R] body=..." */
     K_BODY_TIMEOUT, /* the body part alone: "T[-MAX][,MinRate=R]" */
+    K_TLS_LISTEN,   /* adds a TLS address */
+    K_CERT,         /* adds "CERT [KEY]" */
+    K_PROTOCOLS,    /* "TLSv1.2 TLSv1.3", httpd's +/- and "all": MPM__TLS_* bits */
+    K_CIPHERS,      /* an OpenSSL cipher list, checked by OpenSSL; min 1 = TLS 1.3 suites */
     K_COUNT
 } dir_kind_t;
 
@@ -103,12 +107,30 @@ static const directive_t directives[] = {
     {"DrainWindow", K_TIME, FIELD(drain_window_ms), 0, SEC(3600), "1", NULL},
     {"HandleSignals", K_FLAG, FIELD(handle_signals), 0, 1, "On", NULL},
     {"LogLevel", K_LEVEL, FIELD(log_level), 0, 0, "warn", log_levels},
+    {"TLSListen", K_TLS_LISTEN, FIELD(nlisten), 0, 0, NULL, NULL},
+    {"TLSCertificate", K_CERT, FIELD(ntls_cert), 0, 0, NULL, NULL},
+    {"TLSProtocol", K_PROTOCOLS, FIELD(tls_protocols), 0, 0, "TLSv1.2 TLSv1.3", NULL},
+    /* Mozilla's "intermediate" policy without finite-field DHE: forward
+     * secrecy and AEAD only. */
+    {"TLSCiphers", K_CIPHERS, FIELD(tls_ciphers), 0, 0,
+     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+     NULL},
+    {"TLSCipherSuites", K_CIPHERS, FIELD(tls_ciphersuites), 1, 0,
+     "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", NULL},
+    {"TLSPinning", K_FLAG, FIELD(tls_pinning), 0, 1, "On", NULL},
+    {"TLSSessionTickets", K_FLAG, FIELD(tls_session_tickets), 0, 1, "On", NULL},
+    {"TLSSessionTicketKeyRotation", K_TIME, FIELD(tls_ticket_rotation_ms), SEC(1), DAY * 7, "3600",
+     NULL},
 };
 
 #define NDIRECTIVES (sizeof directives / sizeof directives[0])
 
-/* Longest text mpm_config_get() can produce: every Listen address. */
-#define GET_TEXT_MAX (MPM__MAX_LISTENERS * sizeof(((mpm__listen_spec_t *)0)->addr) + 16)
+/* Longest text mpm_config_get() can produce: every Listen address, or
+ * every certificate's two paths. */
+#define GET_TEXT_MAX (MPM__MAX_CERTS * sizeof(mpm__cert_spec_t) + 16)
+_Static_assert(GET_TEXT_MAX >= MPM__MAX_LISTENERS * sizeof(((mpm__listen_spec_t *)0)->addr) + 16,
+               "GET_TEXT_MAX must hold every Listen address");
 /* Longest value mpm_config_set() accepts. */
 #define SET_TEXT_MAX 512
 
@@ -480,8 +502,8 @@ static int parse_level(mpm__settings_t *s, const directive_t *d, const char *v, 
     return 0;
 }
 
-static int parse_listen(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
-                        size_t errlen)
+static int add_listen(mpm__settings_t *s, const directive_t *d, const char *v, int tls, char *err,
+                      size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -497,7 +519,105 @@ static int parse_listen(mpm__settings_t *s, const directive_t *d, const char *v,
         return fail(err, errlen, "%s: %s", d->name, why);
     snprintf(spec->addr, sizeof spec->addr, "%s", v);
     spec->host_fd = -1;
+    spec->tls = tls;
     s->nlisten++;
+    return 0;
+}
+
+static int parse_listen(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                        size_t errlen)
+{
+    return add_listen(s, d, v, 0, err, errlen);
+}
+
+static int parse_tls_listen(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                            size_t errlen)
+{
+    return add_listen(s, d, v, 1, err, errlen);
+}
+
+/* "CERT [KEY]": paths without spaces (mpm_config_add_tls_certificate()
+ * takes any path). */
+static int parse_cert(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                      size_t errlen)
+{
+    const char *sp = v + strcspn(v, " \t");
+    const char *key = skip_spaces(sp);
+    if (strpbrk(key, " \t"))
+        return fail(err, errlen, "%s: '%s' is not CERTFILE [KEYFILE]", d->name, v);
+    char cert[MPM__CERT_PATH_MAX];
+    size_t n = (size_t)(sp - v);
+    if (n >= sizeof cert)
+        return fail(err, errlen, "%s: path too long (at most %zu characters)", d->name,
+                    sizeof cert - 1);
+    memcpy(cert, v, n);
+    cert[n] = '\0';
+    return mpm__settings_add_cert(s, cert, key, err, errlen);
+}
+
+int mpm__settings_add_cert(mpm__settings_t *s, const char *cert, const char *key, char *err,
+                           size_t errlen)
+{
+    if (s->ntls_cert >= MPM__MAX_CERTS)
+        return fail(err, errlen, "TLSCertificate: too many certificates (at most %d)",
+                    MPM__MAX_CERTS);
+    mpm__cert_spec_t *c = &s->tls_cert[s->ntls_cert];
+    if (!*cert)
+        return fail(err, errlen, "TLSCertificate: missing certificate file");
+    if (strlen(cert) >= sizeof c->cert || strlen(key) >= sizeof c->key)
+        return fail(err, errlen, "TLSCertificate: path too long (at most %zu characters)",
+                    sizeof c->cert - 1);
+    snprintf(c->cert, sizeof c->cert, "%s", cert);
+    snprintf(c->key, sizeof c->key, "%s", key);
+    s->ntls_cert++;
+    return 0;
+}
+
+/* httpd's SSLProtocol syntax, for the versions we speak: "all", "TLSv1.2",
+ * "TLSv1.3", each word optionally prefixed with + or -. A list that starts
+ * with +/- changes the current value; one that does not replaces it. */
+static int parse_protocols(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                           size_t errlen)
+{
+    static const choice_t versions[] = {{"all", MPM__TLS_1_2 | MPM__TLS_1_3},
+                                        {"TLSv1.2", MPM__TLS_1_2},
+                                        {"TLSv1.3", MPM__TLS_1_3},
+                                        {NULL, 0}};
+    unsigned mask = (v[0] == '+' || v[0] == '-') ? s->tls_protocols : 0;
+    char word[32];
+    for (const char *p = skip_spaces(v); *p; p = skip_spaces(p)) {
+        size_t n = strcspn(p, " \t");
+        char sign = (*p == '+' || *p == '-') ? *p : 0;
+        size_t skip = sign ? 1 : 0;
+        if (n - skip >= sizeof word || n == skip)
+            return fail(err, errlen, "%s: '%.*s' is not a protocol", d->name, (int)n, p);
+        memcpy(word, p + skip, n - skip);
+        word[n - skip] = '\0';
+        const choice_t *c = find_choice(versions, word);
+        if (!c)
+            return fail(err, errlen, "%s: '%s' is not supported (TLSv1.2, TLSv1.3 or all)",
+                        d->name, word);
+        mask = sign == '-' ? mask & ~(unsigned)c->value : mask | (unsigned)c->value;
+        p += n;
+    }
+    if (!mask)
+        return fail(err, errlen, "%s: '%s' leaves no protocol", d->name, v);
+    store_num(s, d, mask);
+    return 0;
+}
+
+static int parse_ciphers(mpm__settings_t *s, const directive_t *d, const char *v, char *err,
+                         size_t errlen)
+{
+    char why[200];
+    if (strlen(v) >= d->size)
+        return fail(err, errlen, "%s: value too long (at most %zu characters)", d->name,
+                    d->size - 1);
+    /* The defaults are known good: no need to start OpenSSL for them. */
+    if (!(d->def && strcmp(v, d->def) == 0) &&
+        mpm__tls_check_ciphers(v, d->min == 1, why, sizeof why) != 0)
+        return fail(err, errlen, "%s: %s", d->name, why);
+    memcpy(field(s, d), v, strlen(v) + 1);
     return 0;
 }
 
@@ -672,13 +792,15 @@ static void format_level(const mpm__settings_t *s, const directive_t *d, char *b
     snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
-/* Addresses only: host fds have no text form a Listen line could take. */
+/* Addresses only (Listen's or TLSListen's): host fds have no text form a
+ * Listen line could take. */
 static void format_listen(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
 {
     size_t used = 0;
     buf[0] = '\0';
+    int tls = d->kind == K_TLS_LISTEN;
     for (unsigned i = 0; i < s->nlisten && used < len; i++) {
-        if (s->listen[i].host_fd >= 0)
+        if (s->listen[i].host_fd >= 0 || s->listen[i].tls != tls)
             continue;
         int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", s->listen[i].addr);
         if (n < 0)
@@ -718,6 +840,35 @@ static void format_body_timeout(const mpm__settings_t *s, const directive_t *d, 
     format_stage(&s->body_timeout, buf, len);
 }
 
+/* "cert key, cert2 key2": each pair as TLSCertificate takes it. */
+static void format_certs(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    (void)d;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < s->ntls_cert && used < len; i++) {
+        const mpm__cert_spec_t *c = &s->tls_cert[i];
+        int n = snprintf(buf + used, len - used, "%s%s%s%s", i ? ", " : "", c->cert,
+                         c->key[0] ? " " : "", c->key);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static void format_protocols(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    (void)d;
+    unsigned m = s->tls_protocols;
+    snprintf(buf, len, "%s%s%s", m & MPM__TLS_1_2 ? "TLSv1.2" : "",
+             (m & MPM__TLS_1_2) && (m & MPM__TLS_1_3) ? " " : "", m & MPM__TLS_1_3 ? "TLSv1.3" : "");
+}
+
+static void format_text(const mpm__settings_t *s, const directive_t *d, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", (const char *)cfield(s, d));
+}
+
 static const struct kind_ops {
     parse_fn parse;
     format_fn format;
@@ -732,6 +883,10 @@ static const struct kind_ops {
     [K_LISTEN] = {parse_listen, format_listen},
     [K_READ_TIMEOUT] = {parse_read_timeout, format_read_timeout},
     [K_BODY_TIMEOUT] = {parse_body_timeout, format_body_timeout},
+    [K_TLS_LISTEN] = {parse_tls_listen, format_listen},
+    [K_CERT] = {parse_cert, format_certs},
+    [K_PROTOCOLS] = {parse_protocols, format_protocols},
+    [K_CIPHERS] = {parse_ciphers, format_text},
 };
 
 /* ------------------------------------------------------------------ */
@@ -761,6 +916,9 @@ int mpm__settings_check(const mpm__settings_t *s, char *err, size_t errlen)
 {
     if (s->nlisten == 0)
         return fail(err, errlen, "no listener: set Listen (or add a host socket)");
+    for (unsigned i = 0; i < s->nlisten; i++)
+        if (s->listen[i].tls && s->ntls_cert == 0)
+            return fail(err, errlen, "a TLS listener needs a certificate: set TLSCertificate");
     if (s->max_spare_servers < s->min_spare_servers)
         return fail(err, errlen, "MaxSpareServers (%u) must be at least MinSpareServers (%u)",
                     s->max_spare_servers, s->min_spare_servers);
@@ -879,7 +1037,7 @@ static int socket_type(int fd)
     return type;
 }
 
-int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd)
+static int add_listen_fd(mpm_config_t *cfg, int fd, int tls)
 {
     if (!cfg)
         return MPM_EINVAL;
@@ -900,9 +1058,31 @@ int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd)
                     "listen fd %d: too many listeners (at most %d)", fd, MPM__MAX_LISTENERS);
     s->listen[s->nlisten].addr[0] = '\0';
     s->listen[s->nlisten].host_fd = fd;
+    s->listen[s->nlisten].tls = tls;
     s->nlisten++;
     cfg->errmsg[0] = '\0';
     return 0;
+}
+
+int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd)
+{
+    return add_listen_fd(cfg, fd, 0);
+}
+
+int mpm_config_add_tls_listen_fd(mpm_config_t *cfg, int fd)
+{
+    return add_listen_fd(cfg, fd, 1);
+}
+
+int mpm_config_add_tls_certificate(mpm_config_t *cfg, const char *cert_file, const char *key_file)
+{
+    if (!cfg || !cert_file)
+        return MPM_EINVAL;
+    int rc = mpm__settings_add_cert(&cfg->s, cert_file, key_file ? key_file : "", cfg->errmsg,
+                                    sizeof cfg->errmsg);
+    if (rc == 0)
+        cfg->errmsg[0] = '\0';
+    return rc;
 }
 
 int mpm_config_set_handler(mpm_config_t *cfg, mpm_request_cb cb, void *data)

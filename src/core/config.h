@@ -7,13 +7,26 @@
 #include <stdint.h>
 
 #define MPM__MAX_LISTENERS 16
+#define MPM__MAX_CERTS 8
+#define MPM__CERT_PATH_MAX 256
+
+/* TLSProtocol bits. */
+#define MPM__TLS_1_2 1u
+#define MPM__TLS_1_3 2u
 
 /* One listener as configured: either an address ("127.0.0.1:80",
  * "[::1]:80", "*:80", "unix:/path") or an fd handed in by the host. */
 typedef struct mpm__listen_spec {
     char addr[256]; /* "" for a host fd */
     int host_fd;    /* -1 unless handed in */
+    int tls;        /* TLSListen (or mpm_config_add_tls_listen_fd) */
 } mpm__listen_spec_t;
+
+/* One TLSCertificate: a PEM chain and its key (key "" = in the cert file). */
+typedef struct mpm__cert_spec {
+    char cert[MPM__CERT_PATH_MAX];
+    char key[MPM__CERT_PATH_MAX];
+} mpm__cert_spec_t;
 
 /* One stage of RequestReadTimeout (httpd's mod_reqtimeout): the stage must
  * end within timeout_ms of its start, plus one second for every min_rate
@@ -68,6 +81,17 @@ typedef struct mpm__settings {
     int64_t graceful_shutdown_timeout_ms; /* 0 = no bound */
     int64_t drain_window_ms;        /* DrainWindow 1 s (capped at KeepAliveTimeout) */
     int handle_signals;             /* HandleSignals On (master only) */
+
+    /* TLS: certificates (the first is the default, the others are chosen
+     * by SNI), protocol versions, cipher policy, event's pinning, tickets. */
+    mpm__cert_spec_t tls_cert[MPM__MAX_CERTS];
+    unsigned ntls_cert;
+    unsigned tls_protocols;         /* TLSProtocol "TLSv1.2 TLSv1.3": MPM__TLS_* bits */
+    char tls_ciphers[256];          /* TLSCiphers: OpenSSL list for TLS <= 1.2 */
+    char tls_ciphersuites[256];     /* TLSCipherSuites: TLS 1.3 suites */
+    int tls_pinning;                /* TLSPinning On (event) */
+    int tls_session_tickets;        /* TLSSessionTickets On */
+    int64_t tls_ticket_rotation_ms; /* TLSSessionTicketKeyRotation 1 h */
     int log_level;                  /* LogLevel warn */
 } mpm__settings_t;
 
@@ -95,6 +119,16 @@ struct mpm_config_s {
     mpm_error_cb error_cb; /* mpm_config_set_error_cb (config_hooks.c) */
     void *error_data;
 };
+
+/* Adds a TLSCertificate (key "" = the key is in the cert file). Returns 0
+ * or MPM_ECONFIG with the reason in err. */
+int mpm__settings_add_cert(mpm__settings_t *s, const char *cert, const char *key, char *err,
+                           size_t errlen);
+
+/* Whether OpenSSL accepts a cipher list (tls13: TLS 1.3 suites) and
+ * selects at least one cipher from it (tls_context.c). 0 or MPM_ECONFIG
+ * with OpenSSL's reason in err. */
+int mpm__tls_check_ciphers(const char *list, int tls13, char *err, size_t errlen);
 
 /* Fills *s with every directive's default. */
 void mpm__settings_defaults(mpm__settings_t *s);

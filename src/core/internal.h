@@ -26,6 +26,7 @@ typedef struct mpm__listener {
     /* How its connections move bytes: plain TCP for every listener today;
      * chosen per listener so TLS and plain ports can share a server. */
     const struct mpm__transport *tp;
+    int tls;            /* a TLS listener: tls.c sets tp once its contexts exist */
     int port;           /* bound port, 0 for unix sockets */
     char name[272];     /* the address as configured, for messages */
 } mpm__listener_t;
@@ -46,6 +47,23 @@ void mpm__listeners_close(mpm__listener_t *l, unsigned n);
  * sockaddr. Returns 0 or MPM_ECONFIG with the reason in err. */
 int mpm__parse_addr(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *err,
                     size_t errlen);
+
+/* ---- TLS (tls_context.c; the rest in tls.h, which needs OpenSSL's) ---- */
+
+/* Reads the certificates and builds the contexts, makes the ticket keys
+ * and gives each TLS listener its transport. Called before any fork, so a
+ * bad file is one clear error, not one per child. No-op without a TLS
+ * listener. 0, or MPM_ECONFIG / -errno with the reason in mpm_server_errmsg(). */
+int mpm__tls_start(mpm_server_t *srv);
+
+/* Builds the contexts again from the files (a restart: rotated
+ * certificates). Master only, between children's forks. On failure logs
+ * the reason and keeps serving with the contexts it had. */
+void mpm__tls_reload(mpm_server_t *srv);
+
+/* Frees what mpm__tls_start made (mpm_server_free(): after every thread
+ * that could hold a connection is gone). */
+void mpm__tls_free(mpm_server_t *srv);
 
 /* ---- accepting (accept.c) ---- */
 
@@ -181,6 +199,8 @@ struct mpm_server_s {
      * child writes its copy), each entry written and read by its own thread. */
     void **thread_data;
     unsigned nthread_data;
+    /* TLS contexts and shared ticket keys (tls.h); NULL without TLS. */
+    struct mpm__tls *tls;
 };
 
 /* Records a stop request in this process only and wakes its serving code
@@ -256,6 +276,9 @@ enum { MPM__WANT_READ = -5101, MPM__WANT_WRITE = -5102 };
  * MPM__WANT_WRITE when they would block. Per-connection state, if the
  * transport needs any, lives in c->tp_state, owned by the transport from
  * open to close. */
+/* What a transport can tell about a connection (mpm_request_tls_*). */
+typedef enum mpm__tp_info { MPM__TP_SNI, MPM__TP_PROTOCOL, MPM__TP_CIPHER } mpm__tp_info_t;
+
 typedef struct mpm__transport {
     const char *name;
     /* Right after accept: sets up c->tp_state. 0 or a negative error (the
@@ -278,6 +301,9 @@ typedef struct mpm__transport {
      * handshake to the close, keep-alive waits included (event's TLS
      * pinning: handler code and TLS engines that keep per-thread state). */
     int pinned;
+    /* NULL for plain TCP; else the answer (static or the connection's),
+     * or NULL when it has none (no SNI sent). */
+    const char *(*info)(const mpm__conn_t *c, mpm__tp_info_t what);
 } mpm__transport_t;
 
 extern const mpm__transport_t mpm__transport_tcp;

@@ -373,8 +373,10 @@ int mpm__listeners_open_owned(const void *owner, const mpm__settings_t *s, mpm__
             l->fd = -1;
             rc = is_host ? adopt_host_fd(spec->host_fd, s->listen_backlog, l, err, errlen)
                          : open_address(owner, spec->addr, s->listen_backlog, l, err, errlen);
-            if (rc == 0)
+            if (rc == 0) {
+                l->tls = spec->tls;
                 count++;
+            }
         }
     }
     if (rc) {

@@ -231,6 +231,7 @@ static void new_generation(mpm__master_t *m)
 static void restart(mpm__master_t *m, int graceful)
 {
     new_generation(m);
+    mpm__tls_reload(m->srv);
     mpm__log(m->srv, MPM_LOG_NOTICE, "%srestart: generation %u", graceful ? "graceful " : "",
              m->generation);
     if (graceful) {

@@ -125,6 +125,32 @@ int mpm_request_local_port(const mpm_request_t *req)
     return req->conn->local_port;
 }
 
+static const char *transport_info(const mpm_request_t *req, mpm__tp_info_t what)
+{
+    const mpm__conn_t *c = req->conn;
+    return c->tp->info ? c->tp->info(c, what) : NULL;
+}
+
+int mpm_request_is_tls(const mpm_request_t *req)
+{
+    return transport_info(req, MPM__TP_PROTOCOL) != NULL;
+}
+
+const char *mpm_request_tls_sni(const mpm_request_t *req)
+{
+    return transport_info(req, MPM__TP_SNI);
+}
+
+const char *mpm_request_tls_protocol(const mpm_request_t *req)
+{
+    return transport_info(req, MPM__TP_PROTOCOL);
+}
+
+const char *mpm_request_tls_cipher(const mpm_request_t *req)
+{
+    return transport_info(req, MPM__TP_CIPHER);
+}
+
 /* ---- request body ---- */
 
 int mpm__request_body_pending(const mpm_request_t *req)

@@ -136,6 +136,7 @@ void mpm_server_free(mpm_server_t *srv)
     mpm__fdreg_close(srv->wake_pipe[0]);
     mpm__fdreg_close(srv->wake_pipe[1]);
     mpm__sb_destroy(srv->sb);
+    mpm__tls_free(srv);
     free(srv->thread_data);
     free(srv);
 }
@@ -228,6 +229,9 @@ static int run_serving(mpm_server_t *srv)
         if (rc < 0)
             return rc;
     }
+    int rc = mpm__tls_start(srv);
+    if (rc < 0)
+        return rc;
     srv->started_ms = mpm__now_ms();
     if (srv->cfg.s.one_process)
         return run_one_process(srv);

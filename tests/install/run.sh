@@ -64,9 +64,17 @@ leaked=$(nm --defined-only -g "$ar" 2>/dev/null | awk 'NF == 3 { print $3 }' | g
 nm --defined-only -g "$ar" | grep -q ' mpm_config_new$' || die "mpm_config_new not in libmpmlib.a"
 
 step "pkg-config lists only what the library links"
-grep -Eq '^Requires(\.private)?:.*(libuv|openssl)' "$libdir/pkgconfig/mpmlib.pc" \
-    && ! nm -D --undefined-only "$so" | grep -Eq ' (uv_|SSL_)' \
-    && die "mpmlib.pc requires libuv/openssl that libmpmlib.so does not use"
+# Each listed package must be one the library calls into. (The symbol list
+# is captured first: `nm | grep -q` under pipefail fails when grep stops
+# reading early and nm dies of SIGPIPE.)
+undefined=$(nm -D --undefined-only "$so")
+requires=$(grep -E '^Requires(\.private)?:' "$libdir/pkgconfig/mpmlib.pc" || true)
+for pair in "libuv: uv_" "libssl: SSL_" "libcrypto: EVP_"; do
+    pkg=${pair%%:*} sym=${pair#*: }
+    if grep -q "$pkg" <<<"$requires" && ! grep -q " $sym" <<<"$undefined"; then
+        die "mpmlib.pc requires $pkg, which libmpmlib.so does not use"
+    fi
+done
 
 step "consumer built with pkg-config"
 export PKG_CONFIG_PATH="$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
