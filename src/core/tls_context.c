@@ -10,11 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* OpenSSL's reason for the last failure ("no such file", "key values
- * mismatch"), and an empty error queue for whatever this thread does next. */
+/* OpenSSL's reason for a failure ("no start line", "key values
+ * mismatch"): the first error queued is the cause, the later ones are the
+ * layers it went up through. Leaves the thread's error queue empty. */
 static const char *openssl_reason(char *buf, size_t len)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();
     if (e)
         ERR_error_string_n(e, buf, len);
     else

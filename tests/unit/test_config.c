@@ -101,6 +101,13 @@ static const struct {
     {"DrainWindow", "1"},
     {"HandleSignals", "On"},
     {"LogLevel", "warn"},
+    {"TLSListen", ""},
+    {"TLSCertificate", ""},
+    {"TLSProtocol", "TLSv1.2 TLSv1.3"},
+    {"TLSCipherSuites", "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"},
+    {"TLSPinning", "On"},
+    {"TLSSessionTickets", "On"},
+    {"TLSSessionTicketKeyRotation", "3600"},
 };
 
 static void test_defaults_as_text(void **state)
@@ -657,6 +664,13 @@ static void test_settings_check(void **state)
     assert_int_equal(mpm__settings_check(&s, err, sizeof err), 0);
     s.server_limit = 10;
     check_fails(&s, "StartServers (20) must not exceed ServerLimit (10)");
+
+    mpm__settings_t t = cfg->s;
+    assert_int_equal(mpm__settings_add_cert(&t, "a.crt", "a.key", err, sizeof err), 0);
+    t.listen[0].tls = 1;
+    assert_int_equal(mpm__settings_check(&t, err, sizeof err), 0);
+    t.ntls_cert = 0;
+    check_fails(&t, "a TLS listener needs a certificate: set TLSCertificate");
     /* A NULL message buffer is allowed. */
     assert_int_equal(mpm__settings_check(&s, NULL, 0), MPM_ECONFIG);
 }
@@ -705,6 +719,70 @@ static void test_version(void **state)
     assert_string_equal(mpm_version_string(), expect);
 }
 
+/* TLSListen shares Listen's list and limit; each readback shows its own. */
+static void test_tls_listen(void **state)
+{
+    mpm_config_t *cfg = *state;
+    assert_set(cfg, "Listen", "127.0.0.1:80");
+    assert_set(cfg, "TLSListen", "127.0.0.1:443");
+    assert_set(cfg, "TLSListen", "[::1]:8443");
+    assert_string_equal(get(cfg, "Listen"), "127.0.0.1:80");
+    assert_string_equal(get(cfg, "TLSListen"), "127.0.0.1:443 [::1]:8443");
+    assert_int_equal(cfg->s.nlisten, 3);
+    assert_int_equal(cfg->s.listen[0].tls, 0);
+    assert_int_equal(cfg->s.listen[1].tls, 1);
+    assert_rejected(cfg, "TLSListen", "::1:443", "an IPv6 address needs brackets");
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(mpm_config_add_tls_listen_fd(cfg, fd), 0);
+    assert_int_equal(cfg->s.listen[3].tls, 1);
+    assert_int_equal(cfg->s.listen[3].host_fd, fd);
+    close(fd);
+}
+
+static void test_tls_certificates(void **state)
+{
+    mpm_config_t *cfg = *state;
+    assert_set(cfg, "TLSCertificate", "a.crt a.key");
+    assert_set(cfg, "TLSCertificate", "  both.pem ");
+    assert_int_equal(mpm_config_add_tls_certificate(cfg, "/path with space/c.crt", NULL), 0);
+    assert_string_equal(get(cfg, "TLSCertificate"), "a.crt a.key, both.pem, /path with space/c.crt");
+    assert_string_equal(cfg->s.tls_cert[1].key, "");
+    assert_rejected(cfg, "TLSCertificate", "a.crt a.key extra", "is not CERTFILE [KEYFILE]");
+    assert_int_equal(mpm_config_add_tls_certificate(cfg, NULL, "k"), MPM_EINVAL);
+    for (int i = 3; i < MPM__MAX_CERTS; i++)
+        assert_set(cfg, "TLSCertificate", "x.crt");
+    assert_rejected(cfg, "TLSCertificate", "y.crt", "too many certificates (at most 8)");
+}
+
+/* httpd's SSLProtocol forms, for the two versions spoken. */
+static void test_tls_protocol(void **state)
+{
+    mpm_config_t *cfg = *state;
+    assert_set(cfg, "TLSProtocol", "TLSv1.3");
+    assert_int_equal(cfg->s.tls_protocols, MPM__TLS_1_3);
+    assert_string_equal(get(cfg, "TLSProtocol"), "TLSv1.3");
+    assert_set(cfg, "TLSProtocol", "+TLSv1.2");
+    assert_string_equal(get(cfg, "TLSProtocol"), "TLSv1.2 TLSv1.3");
+    assert_set(cfg, "TLSProtocol", "all -TLSv1.3");
+    assert_string_equal(get(cfg, "TLSProtocol"), "TLSv1.2");
+    assert_rejected(cfg, "TLSProtocol", "TLSv1.1", "'TLSv1.1' is not supported");
+    assert_rejected(cfg, "TLSProtocol", "SSLv3", "is not supported");
+    assert_rejected(cfg, "TLSProtocol", "-TLSv1.2", "leaves no protocol");
+    assert_rejected(cfg, "TLSProtocol", "+", "is not a protocol");
+}
+
+/* OpenSSL judges the lists when they are set, not at the first handshake. */
+static void test_tls_ciphers(void **state)
+{
+    mpm_config_t *cfg = *state;
+    assert_set(cfg, "TLSCiphers", "ECDHE-RSA-AES128-GCM-SHA256");
+    assert_string_equal(get(cfg, "TLSCiphers"), "ECDHE-RSA-AES128-GCM-SHA256");
+    assert_set(cfg, "TLSCipherSuites", "TLS_AES_256_GCM_SHA384");
+    assert_rejected(cfg, "TLSCiphers", "NO-SUCH-CIPHER", "selects no cipher");
+    assert_rejected(cfg, "TLSCipherSuites", "TLS_NO_SUCH", "selects no cipher");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -729,6 +807,10 @@ int main(void)
         T(test_listen_accumulates),
         T(test_listen_limit),
         T(test_add_listen_fd),
+        T(test_tls_listen),
+        T(test_tls_certificates),
+        T(test_tls_protocol),
+        T(test_tls_ciphers),
         T(test_callbacks),
         T(test_settings_check),
         cmocka_unit_test(test_strerror_library_codes),
