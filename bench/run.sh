@@ -23,10 +23,16 @@
 #   --one-process    pass --one-process to mpmserve
 #   --set D=V        extra mpmserve --set, repeatable
 #   --path P         request path (default /)
+#   --tls            serve and load over TLS (https): mpmserve --tls-listen with
+#                    a self-signed ECDSA P-256 certificate made for the run
+#                    (openssl); wrk keeps its connections alive, so this is
+#                    the keep-alive TLS cost (add --set TLSPinning=Off for
+#                    event's parked mode)
 #   --keep           keep the temp dir (server logs, wrk output)
 #   -h, --help
 #
-# Requires: wrk (apt-get install wrk), taskset (util-linux), getconf, curl.
+# Requires: wrk (apt-get install wrk), taskset (util-linux), getconf, curl;
+# openssl for --tls.
 # Every process it starts is stopped by pid on exit (trap on EXIT/INT/TERM).
 
 set -u
@@ -42,6 +48,7 @@ ONLY="prefork,worker,event"
 ONE_PROCESS=0
 REQ_PATH="/"
 KEEP=0
+TLS=0
 SETS=()
 
 die() { echo "bench/run.sh: $*" >&2; exit 2; }
@@ -64,6 +71,7 @@ while [ $# -gt 0 ]; do
     --path) REQ_PATH="${2:?--path needs a value}"; shift ;;
     --path=*) REQ_PATH="${1#*=}" ;;
     --keep) KEEP=1 ;;
+    --tls) TLS=1 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -75,6 +83,7 @@ done
 command -v wrk >/dev/null || die "wrk not found: apt-get install wrk"
 command -v taskset >/dev/null || die "taskset not found: apt-get install util-linux"
 command -v curl >/dev/null || die "curl not found: apt-get install curl"
+[ "$TLS" = 0 ] || command -v openssl >/dev/null || die "--tls needs openssl: apt-get install openssl"
 [ -x "$BIN" ] || die "mpmserve not found at $BIN (build it: cmake --build build, or pass --bin)"
 
 HZ="$(getconf CLK_TCK)" || die "getconf CLK_TCK failed"
@@ -119,6 +128,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "bench/run.sh: interrupted" >&2; exit 130' INT TERM
 
+SCHEME=http
+CURL_TLS=()
+if [ "$TLS" = 1 ]; then
+  SCHEME=https
+  CURL_TLS=(--cacert "$TMP/cert.pem")
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" >"$TMP/openssl.log" 2>&1 \
+    || { cat "$TMP/openssl.log" >&2; die "openssl req (certificate) failed"; }
+fi
+
 # CPU ticks (utime+stime+cutime+cstime) summed over a process tree.
 tree_ticks() {
   local sum=0 p rest
@@ -137,7 +157,12 @@ tree_ticks() {
 # (strategy not built) / 2 (failed to start).
 start_server() {
   local mpm="$1" out="$TMP/$1.out" err="$TMP/$1.err" args
-  args=(--mpm "$mpm" --listen 127.0.0.1:0 --root "$TMP")
+  args=(--mpm "$mpm" --root "$TMP")
+  if [ "$TLS" = 1 ]; then
+    args+=(--tls-listen 127.0.0.1:0 --cert "$TMP/cert.pem" --key "$TMP/key.pem")
+  else
+    args+=(--listen 127.0.0.1:0)
+  fi
   [ "$ONE_PROCESS" = 1 ] && args+=(--one-process)
   args+=("${SETS[@]+"${SETS[@]}"}")
   # Own session (setsid execs in place, so $! stays the server pid): a signal
@@ -160,7 +185,7 @@ start_server() {
   done
   [ -n "$SRV_PORT" ] || { echo "bench/run.sh: no listening line from mpmserve --mpm $mpm" >&2; return 2; }
   for _ in $(seq 200); do # readiness: the route answers
-    if [ "$(curl -s --max-time 1 "http://127.0.0.1:$SRV_PORT$REQ_PATH" 2>/dev/null)" = "Hello, World!" ]; then
+    if [ "$(curl -s "${CURL_TLS[@]+"${CURL_TLS[@]}"}" --max-time 1 "$SCHEME://127.0.0.1:$SRV_PORT$REQ_PATH" 2>/dev/null)" = "Hello, World!" ]; then
       return 0
     fi
     sleep 0.05
@@ -179,7 +204,7 @@ to_ms() {
 
 echo "mpmserve keep-alive benchmark: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uname -r), $NCPU CPUs"
 echo "binary: $BIN ($("$BIN" --version 2>/dev/null))"
-echo "load: taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency http://127.0.0.1:PORT$REQ_PATH (server on CPU $SERVER_CPU)"
+echo "load: taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency $SCHEME://127.0.0.1:PORT$REQ_PATH (server on CPU $SERVER_CPU)"
 echo
 printf '%-8s %-12s %12s %10s %14s %10s %8s\n' strategy mode "req/s" "p99 ms" "CPU us/req" "CPU %" errors
 ROWS=0
@@ -197,7 +222,7 @@ for mpm in "${STRATS[@]}"; do
   fi
   mode="multi"
   if [ "$ONE_PROCESS" = 1 ] || grep -q "one-process mode" "$TMP/$mpm.err"; then mode="one-process"; fi
-  url="http://127.0.0.1:$SRV_PORT$REQ_PATH"
+  url="$SCHEME://127.0.0.1:$SRV_PORT$REQ_PATH"
 
   taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null 2>&1 # warm-up
 

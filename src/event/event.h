@@ -58,7 +58,7 @@ typedef struct ev_child {
     unsigned nwake_watched;
     uv_poll_t accept_poll;        /* the listeners' epoll set */
     int accept_ep;
-    int accepting;                /* the listeners are watched */
+    unsigned accepting;           /* bit i: listener i is watched */
     uv_poll_t idle_poll;          /* the pool's idle eventfd */
     int idle_watched;
     uv_timer_t tick;              /* start-up and drain rechecks */

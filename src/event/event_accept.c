@@ -15,15 +15,13 @@
 /* A child that does not accept now leaves the listeners' set: with
  * EPOLLEXCLUSIVE the kernel wakes one waiter per connection, and a waiter
  * that would not accept would strand it while other children sit idle. */
-static int set_listening(ev_child_t *ev, int on)
+static int set_listening(ev_child_t *ev, unsigned li, int on)
 {
-    mpm_server_t *srv = ev->srv;
-    for (unsigned i = 0; i < srv->nlisteners; i++) {
-        struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = i};
-        int rc = epoll_ctl(ev->accept_ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, srv->listeners[i].fd, &e);
-        if (rc != 0 && errno != (on ? EEXIST : ENOENT))
-            return -errno;
-    }
+    struct epoll_event e = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = li};
+    int rc = epoll_ctl(ev->accept_ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+                       ev->srv->listeners[li].fd, &e);
+    if (rc != 0 && errno != (on ? EEXIST : ENOENT))
+        return -errno;
     return 0;
 }
 
@@ -88,6 +86,15 @@ static int threads_to_spare(ev_child_t *ev)
     return !ev->over_threads;
 }
 
+/* A pinned connection (TLS with TLSPinning On) holds its thread to the
+ * end, as under worker, so it is taken only by a child with a thread free
+ * for it now: one queued behind pinned keep-alive connections could wait
+ * for their whole keep-alive. */
+static int thread_free_now(ev_child_t *ev)
+{
+    return mpm__pool_idle(ev->pool) > ev->nready;
+}
+
 static int admit(ev_child_t *ev)
 {
     if (!ev->ready || ev->spent || ev->stopping == MPM__STOP_NOW)
@@ -99,13 +106,18 @@ static int admit(ev_child_t *ev)
     return threads_to_spare(ev) && !limit_reached(ev);
 }
 
+static int admit_on(ev_child_t *ev, unsigned li)
+{
+    return admit(ev) && (!ev->srv->listeners[li].tp->pinned || thread_free_now(ev));
+}
+
 /* The connection that woke this child is taken even if admission closed
  * since: the kernel woke no other child for it (the ready queue holds it
  * until a thread is free). */
 static void accept_from(ev_child_t *ev, unsigned li)
 {
     mpm_server_t *srv = ev->srv;
-    for (int i = 0; i < EV_ACCEPT_BATCH && (i == 0 || admit(ev)); i++) {
+    for (int i = 0; i < EV_ACCEPT_BATCH && (i == 0 || admit_on(ev, li)); i++) {
         mpm__accepted_t a;
         int backoff = 0;
         int fd = mpm__accept(srv, li, &backoff, &a);
@@ -141,17 +153,27 @@ static void on_listener(uv_poll_t *h, int status, int events)
 
 void ev_admission(ev_child_t *ev)
 {
-    int want = admit(ev);
-    if (want == ev->accepting || ev->accept_ep < 0)
+    if (ev->accept_ep < 0)
         return;
-    int rc = set_listening(ev, want);
-    if (rc < 0) {
-        mpm__log(ev->srv, MPM_LOG_ERROR, "event listeners: %s", strerror(-rc));
+    unsigned want = 0;
+    for (unsigned i = 0; i < ev->srv->nlisteners; i++)
+        if (admit_on(ev, i))
+            want |= 1u << i;
+    if (want == ev->accepting)
         return;
+    for (unsigned i = 0; i < ev->srv->nlisteners; i++) {
+        unsigned bit = 1u << i;
+        if ((want & bit) == (ev->accepting & bit))
+            continue;
+        int rc = set_listening(ev, i, (want & bit) != 0);
+        if (rc < 0) {
+            mpm__log(ev->srv, MPM_LOG_ERROR, "event listeners: %s", strerror(-rc));
+            want ^= bit; /* as it is */
+        }
     }
-    if (want)
+    if (want && !ev->accepting)
         uv_poll_start(&ev->accept_poll, UV_READABLE, on_listener);
-    else
+    else if (!want && ev->accepting)
         uv_poll_stop(&ev->accept_poll);
     ev->accepting = want;
 }
