@@ -20,7 +20,14 @@
  *  7. every strategy: a graceful restart loads the replaced certificate
  *     (every new connection gets it once the old generation's DrainWindow
  *     is over) while a request in flight on an old connection completes;
- *  8. a bad key file stops mpmserve at start, naming the file.
+ *  8. a bad key file (or a missing certificate, or a key of another
+ *     certificate) stops mpmserve at start, naming the file;
+ *  9. TLSProtocol, TLSCiphers and TLSCipherSuites decide what is
+ *     negotiated;
+ * 10. a session from before a graceful restart resumes on a child of the
+ *     new generation (the ticket keys are the master's);
+ * 11. a graceful restart with a broken key file keeps the certificate
+ *     loaded before, and keeps serving.
  *
  * Ports: mpmserve prints one "listening on" line per listener, plain ones
  * first, so a server's TLS port is read from the line after its plain
@@ -813,6 +820,108 @@ static void graceful_restart_loads_the_new_certificate(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* 9. TLSProtocol, TLSCiphers, TLSCipherSuites                         */
+
+static void protocol_and_cipher_settings_are_used(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const only13[] = {CERT_A, "--set", "TLSProtocol=TLSv1.3", "--set",
+                                         "TLSCipherSuites=TLS_CHACHA20_POLY1305_SHA256", NULL};
+    tls_server_t s = start_server(fx, 0, only13);
+    ttls_conn_t old;
+    int rc = ttls_connect(&old, client_ctx(g_a.cert, TLS1_2_VERSION), s.tls, "a.test", NULL,
+                          BOUND_MS);
+    ttls_close(&old);
+    if (rc != TTLS_EHANDSHAKE)
+        fail_msg("TLSProtocol TLSv1.3: a TLS 1.2 client got %s", ttls_result_name(rc));
+    tls_info_t i = tls_info(tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL));
+    assert_string_equal(i.protocol, "TLSv1.3");
+    assert_string_equal(i.cipher, "TLS_CHACHA20_POLY1305_SHA256");
+
+    static const char *const only12[] = {CERT_A, "--set", "TLSProtocol=TLSv1.2", "--set",
+                                         "TLSCiphers=ECDHE-ECDSA-AES128-GCM-SHA256", NULL};
+    s = start_server(fx, 0, only12);
+    i = tls_info(tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL));
+    assert_string_equal(i.protocol, "TLSv1.2");
+    assert_string_equal(i.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
+}
+
+/* ------------------------------------------------------------------ */
+/* 10. Tickets outlive a graceful restart (keys kept by the master)    */
+
+static void session_resumes_after_graceful_restart(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    ttls_conn_t *c0 = tls_open(ctx, s.tls, "a.test", NULL);
+    (void)tls_info(c0);
+    g_session = ttls_session(c0);
+    assert_non_null(g_session);
+    ttls_close(c0);
+
+    pid_t old[TPOOL_MAX_KIDS];
+    int nold = tpool_children(s.p->pid, old, TPOOL_MAX_KIDS);
+    assert_true(nold >= 1);
+    assert_int_equal(kill(s.p->pid, SIGUSR1), 0);
+    int64_t deadline = tc_now_ms() + 30000; /* the old children serve through their DrainWindow */
+    for (;;) {
+        if (tc_now_ms() > deadline)
+            fail_msg("for 30 s after SIGUSR1, no connection was served by a new child");
+        ttls_conn_t c;
+        int rc = ttls_connect(&c, ctx, s.tls, "a.test", g_session, BOUND_MS);
+        if (rc != TC_OK)
+            fail_msg("reconnecting after SIGUSR1: %s", ttls_result_name(rc));
+        tc_response_t r;
+        rc = ttls_request(&c, GET_TLS, &r, BOUND_MS);
+        char pid[32] = "";
+        int ok = rc == TC_OK && r.status == 200 && json_value(r.body, "pid", pid, sizeof pid) == 0;
+        int reused = ttls_reused(&c);
+        tc_response_free(&r);
+        ttls_close(&c);
+        if (!ok)
+            fail_msg("GET /tls after SIGUSR1: %s", ttls_result_name(rc));
+        int is_old = 0;
+        for (int k = 0; k < nold; k++)
+            is_old |= old[k] == (pid_t)atol(pid);
+        if (is_old)
+            continue; /* the old generation's DrainWindow */
+        if (!reused)
+            fail_msg("new-generation child %s did not resume a session from before the restart",
+                     pid);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* 11. A restart with a broken key keeps the certificate it had        */
+
+static void restart_with_broken_key_keeps_serving(void **state)
+{
+    th_fixture_t *fx = *state;
+    char cert[TCERT_PATH_MAX], key[TCERT_PATH_MAX];
+    snprintf(cert, sizeof cert, "%s/keep-%s.pem", g_dir, fx->strategy);
+    snprintf(key, sizeof key, "%s/keep-%s.key", g_dir, fx->strategy);
+    assert_int_equal(tcert_copy_file(g_a.cert, cert), 0);
+    assert_int_equal(tcert_copy_file(g_a.key, key), 0);
+    const char *const extra[] = {"--cert", cert, "--key", key, NULL};
+    tls_server_t s = start_server(fx, 1, extra);
+    /* The ports are printed before the files are read: a first connection
+     * shows they were. */
+    tls_info(tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL));
+
+    assert_int_equal(tcert_copy_file(g_badkey, key), 0);
+    assert_int_equal(kill(s.p->pid, SIGUSR1), 0);
+    wait_status(s.plain, "generation", 1, BOUND_MS, "SIGUSR1 with a broken key file");
+    streak_cond_t sc = {client_ctx(g_a.cert, 0), s.tls, 0};
+    if (!th_wait_for(new_certificate_for_good, &sc, 30000))
+        fail_msg("after a restart with a broken key file, new connections do not all get the "
+                 "certificate loaded before");
+    assert_true(tpool_get_ok(s.plain, "/"));
+}
+
+/* ------------------------------------------------------------------ */
 /* 8. A bad key file stops mpmserve at start                          */
 
 /* Runs mpmserve with args; fails the case unless it exits non-zero within
@@ -887,6 +996,9 @@ int main(void)
         TLS_MATRIX(not_tls_is_closed_and_serving_goes_on),
         TLS_MATRIX(graceful_restart_loads_the_new_certificate),
         TLS_CASE(bad_key_file_stops_the_start, "worker"),
+        TLS_CASE(protocol_and_cipher_settings_are_used, "worker"),
+        TLS_CASE(session_resumes_after_graceful_restart, "prefork"),
+        TLS_CASE(restart_with_broken_key_keeps_serving, "event"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
