@@ -1,0 +1,1005 @@
+/* TLS, as a client sees it, on mpmserve with a master (no --one-process):
+ * certificates made at test time by the openssl tool (certs.h), a small
+ * OpenSSL client (tls_client.h) and curl.
+ *
+ *  1. every strategy serves over TLS: curl's GET and chunked upload, and
+ *     keep-alive (curl's two URLs on one connection; three requests on one
+ *     connection of the test client);
+ *  2. SNI picks the certificate (two names, a wildcard; none or an unknown
+ *     name gets the first one);
+ *  3. a session made with one child resumes on another (TLS 1.3 and 1.2),
+ *     and does not with TLSSessionTickets Off;
+ *  4. event, TLSPinning On: an idle TLS keep-alive connection holds its
+ *     thread (busy_workers) while idle plain ones are parked, and every
+ *     request of it runs on that thread;
+ *  5. event, TLSPinning Off: 1,000 idle TLS connections are parked on 4
+ *     threads and each takes a second request;
+ *  6. every strategy: plaintext, garbage, and half a ClientHello on the TLS
+ *     port are closed without an HTTP answer (the last at the handshake
+ *     bound) and the server keeps serving;
+ *  7. every strategy: a graceful restart loads the replaced certificate
+ *     (every new connection gets it once the old generation's DrainWindow
+ *     is over) while a request in flight on an old connection completes;
+ *  8. a bad key file (or a missing certificate, or a key of another
+ *     certificate) stops mpmserve at start, naming the file;
+ *  9. TLSProtocol, TLSCiphers and TLSCipherSuites decide what is
+ *     negotiated;
+ * 10. a session from before a graceful restart resumes on a child of the
+ *     new generation (the ticket keys are the master's);
+ * 11. a graceful restart with a broken key file keeps the certificate
+ *     loaded before, and keeps serving.
+ *
+ * Ports: mpmserve prints one "listening on" line per listener, plain ones
+ * first, so a server's TLS port is read from the line after its plain
+ * ones (the harness reads only the first line; hence this file's own
+ * start-up, which leaves the process to the fixture to stop). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "certs.h"
+#include "fleet.h"
+#include "harness.h"
+#include "pool.h"
+#include "tls_client.h"
+
+#define BOUND_MS 20000  /* any single step that should take milliseconds */
+#define GET_KEEP "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+#define GET_TLS "GET /tls HTTP/1.1\r\nHost: a.test\r\n\r\n"
+#define HELLO "Hello, World!"
+
+/* ------------------------------------------------------------------ */
+/* Certificates of the whole program (made once by the group setup)   */
+
+static char g_dir[TCERT_PATH_MAX / 2];
+static tcert_t g_a;    /* CN a.test: the default certificate */
+static tcert_t g_b;    /* CN b.test */
+static tcert_t g_w;    /* CN w.test, also *.wild.test */
+static tcert_t g_a2;   /* CN a.test again, another key: the replacement */
+static char g_badkey[TCERT_PATH_MAX];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (tcert_dir_make(g_dir, sizeof g_dir) != 0) {
+        fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+        return -1;
+    }
+    if (tcert_make(g_dir, "a", "a.test", NULL, &g_a) != 0 ||
+        tcert_make(g_dir, "b", "b.test", NULL, &g_b) != 0 ||
+        tcert_make(g_dir, "w", "w.test", "*.wild.test", &g_w) != 0 ||
+        tcert_make(g_dir, "a2", "a.test", NULL, &g_a2) != 0)
+        return -1;
+    static const char garbage[] = "-----BEGIN PRIVATE KEY-----\n"
+                                  "bm90IGEga2V5IGF0IGFsbCwganVzdCBzb21lIHRleHQ=\n"
+                                  "-----END PRIVATE KEY-----\n";
+    snprintf(g_badkey, sizeof g_badkey, "%s/bad.key", g_dir);
+    return tcert_write_file(g_badkey, garbage, sizeof garbage - 1);
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tcert_dir_remove(g_dir);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* What a case opens, closed by its teardown even when it failed       */
+
+#define MAX_TCONNS 40
+#define MAX_CTXS 8
+static ttls_conn_t g_tconns[MAX_TCONNS];
+static size_t g_ntconns;
+static SSL_CTX *g_ctxs[MAX_CTXS];
+static size_t g_nctxs;
+static SSL_SESSION *g_session;
+static ttls_conn_t *g_many; /* case 5's thousand */
+static size_t g_nmany;
+
+static int tls_teardown(void **state)
+{
+    for (size_t i = 0; i < g_ntconns; i++)
+        ttls_close(&g_tconns[i]);
+    g_ntconns = 0;
+    for (size_t i = 0; i < g_nmany; i++)
+        ttls_close(&g_many[i]);
+    free(g_many);
+    g_many = NULL;
+    g_nmany = 0;
+    SSL_SESSION_free(g_session);
+    g_session = NULL;
+    for (size_t i = 0; i < g_nctxs; i++)
+        SSL_CTX_free(g_ctxs[i]);
+    g_nctxs = 0;
+    return th_teardown(state);
+}
+
+#define TLS_CASE(f, strategy) {#f "[" strategy "]", f, th_setup, tls_teardown, (void *)strategy}
+#define TLS_MATRIX(f) TLS_CASE(f, "prefork"), TLS_CASE(f, "worker"), TLS_CASE(f, "event")
+
+/* A client context trusting only trust_pem (NULL: trusting anything). */
+static SSL_CTX *client_ctx(const char *trust_pem, int max_version)
+{
+    assert_true(g_nctxs < MAX_CTXS);
+    SSL_CTX *ctx = ttls_ctx_new(trust_pem, max_version);
+    assert_non_null(ctx);
+    return g_ctxs[g_nctxs++] = ctx;
+}
+
+/* A TLS connection owned by the case; fails the case unless the handshake
+ * completes. */
+static ttls_conn_t *tls_open(SSL_CTX *ctx, int port, const char *sni, const SSL_SESSION *resume)
+{
+    assert_true(g_ntconns < MAX_TCONNS);
+    ttls_conn_t *c = &g_tconns[g_ntconns];
+    int rc = ttls_connect(c, ctx, port, sni, resume, BOUND_MS);
+    if (rc != TC_OK)
+        fail_msg("TLS connect to port %d (SNI %s): %s (verify: %s)", port, sni ? sni : "none",
+                 ttls_result_name(rc), X509_verify_cert_error_string(c->verify));
+    g_ntconns++;
+    return c;
+}
+
+/* One request on c; fails the case unless a complete 200 arrives. The
+ * caller frees r. */
+static void tls_get(ttls_conn_t *c, const char *raw, tc_response_t *r)
+{
+    int rc = ttls_request(c, raw, r, BOUND_MS);
+    if (rc != TC_OK)
+        fail_msg("request %.30s... over TLS: %s", raw, ttls_result_name(rc));
+    if (r->status != 200)
+        fail_msg("request %.30s... over TLS: status %d (%s)", raw, r->status, r->body);
+}
+
+/* ------------------------------------------------------------------ */
+/* /tls answers                                                       */
+
+/* The value of "key" in a flat JSON object, into out: a string without its
+ * quotes, or a bare token (number, true, false, null). 0, or -1 if absent. */
+static int json_value(const char *body, const char *key, char *out, size_t cap)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(body, pat);
+    if (!p)
+        return -1;
+    p += strlen(pat);
+    while (*p == ' ' || *p == ':')
+        p++;
+    size_t n = 0;
+    if (*p == '"') {
+        for (p++; p[n] && p[n] != '"'; n++) {
+        }
+    } else {
+        while (p[n] && p[n] != ',' && p[n] != '}' && p[n] != ' ' && p[n] != '\n')
+            n++;
+    }
+    if (n >= cap)
+        return -1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return 0;
+}
+
+typedef struct tls_info {
+    char tls[8];
+    char sni[64];
+    char protocol[32];
+    char cipher[64];
+    long pid;
+    long tid;
+} tls_info_t;
+
+/* GET /tls on c, parsed; fails the case unless it has every field. */
+static tls_info_t tls_info(ttls_conn_t *c)
+{
+    tc_response_t r;
+    tls_get(c, GET_TLS, &r);
+    tls_info_t i;
+    memset(&i, 0, sizeof i);
+    char pid[32] = "", tid[32] = "";
+    const char *ct = tc_header(&r, "Content-Type");
+    int ok = ct && strstr(ct, "application/json") && json_value(r.body, "tls", i.tls, sizeof i.tls) == 0 &&
+             json_value(r.body, "sni", i.sni, sizeof i.sni) == 0 &&
+             json_value(r.body, "protocol", i.protocol, sizeof i.protocol) == 0 &&
+             json_value(r.body, "cipher", i.cipher, sizeof i.cipher) == 0 &&
+             json_value(r.body, "pid", pid, sizeof pid) == 0 &&
+             json_value(r.body, "tid", tid, sizeof tid) == 0;
+    if (!ok)
+        fail_msg("GET /tls: not the expected JSON (Content-Type %s): %s", ct ? ct : "none", r.body);
+    i.pid = atol(pid);
+    i.tid = atol(tid);
+    tc_response_free(&r);
+    if (i.pid <= 0 || i.tid <= 0)
+        fail_msg("GET /tls: pid %ld, tid %ld", i.pid, i.tid);
+    return i;
+}
+
+/* ------------------------------------------------------------------ */
+/* Starting mpmserve with TLS listeners                               */
+
+/* Forks and execs mpmserve with args, its stdout into out_fd and its
+ * stderr into err_fd (-1: ours). Returns the pid, or -1. */
+static pid_t spawn_mpmserve(const char *const *args, int out_fd, int err_fd)
+{
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = th_mpmserve_path();
+    for (size_t i = 0; args[i] && n < 63; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    dup2(out_fd, STDOUT_FILENO);
+    if (err_fd >= 0)
+        dup2(err_fd, STDERR_FILENO);
+    /* Only stdin, stdout and stderr: not the test's (maybe 1,000) sockets. */
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+        for (int fd = 3; fd < 65536; fd++)
+            (void)close(fd);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+}
+
+/* Reads the "listening on" lines from fd until there are want of them;
+ * their ports into ports[]. 0, or -1 at the deadline or EOF. */
+static int read_ports(int fd, int *ports, int want, int timeout_ms)
+{
+    static const char marker[] = "mpmserve: listening on 127.0.0.1:";
+    char buf[4096];
+    size_t len = 0;
+    int64_t deadline = tc_now_ms() + timeout_ms;
+    for (;;) {
+        int got = 0;
+        buf[len] = '\0';
+        for (const char *m = strstr(buf, marker); m && strchr(m, '\n') && got < want;
+             m = strstr(m + 1, marker))
+            ports[got++] = atoi(m + sizeof marker - 1);
+        if (got == want)
+            return 0;
+        int left = (int)(deadline - tc_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || len >= sizeof buf - 1 || poll(&p, 1, left) <= 0)
+            return -1;
+        ssize_t n = read(fd, buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            return -1;
+        len += (size_t)n;
+    }
+}
+
+typedef struct tls_server {
+    th_process_t *p;
+    int plain; /* 0 without a plain listener */
+    int tls;
+} tls_server_t;
+
+/* mpmserve --mpm STRATEGY --test-routes [--listen 127.0.0.1:0]
+ * --tls-listen 127.0.0.1:0 EXTRA..., owned by the fixture (stopped by its
+ * teardown). extra holds the --cert/--key pairs. Skips when the strategy
+ * is not built. */
+static tls_server_t start_server(th_fixture_t *fx, int with_plain, const char *const *extra)
+{
+    if (!th_strategy_built(fx->strategy))
+        skip();
+    const char *args[64] = {"--mpm", fx->strategy, "--test-routes"};
+    size_t n = 3;
+    if (with_plain) {
+        args[n++] = "--listen";
+        args[n++] = "127.0.0.1:0";
+    }
+    args[n++] = "--tls-listen";
+    args[n++] = "127.0.0.1:0";
+    for (size_t i = 0; extra && extra[i] && n < 63; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+
+    assert_true(fx->nprocs < TH_MAX_PROCS);
+    th_process_t *p = &fx->procs[fx->nprocs];
+    memset(p, 0, sizeof *p);
+    p->out_fd = p->err_fd = -1;
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    p->pid = spawn_mpmserve(args, fds[1], -1);
+    close(fds[1]);
+    p->out_fd = fds[0];
+    fx->nprocs++; /* from here on the teardown stops it */
+    assert_true(p->pid > 0);
+
+    tls_server_t s = {.p = p};
+    int ports[2] = {0, 0};
+    if (read_ports(p->out_fd, ports, with_plain ? 2 : 1, BOUND_MS) != 0)
+        fail_msg("mpmserve (%s) did not report its %d port(s)", fx->strategy, with_plain ? 2 : 1);
+    s.plain = with_plain ? ports[0] : 0;
+    s.tls = with_plain ? ports[1] : ports[0];
+    p->port = s.plain ? s.plain : s.tls;
+    return s;
+}
+
+#define CERT_A "--cert", g_a.cert, "--key", g_a.key
+
+/* ------------------------------------------------------------------ */
+/* 1. Every strategy serves over TLS                                  */
+
+/* Runs curl with the arguments after "curl" (NULL-terminated), trusting
+ * a.test's certificate and resolving a.test to 127.0.0.1:port; its stdout
+ * (malloc'd, NUL-terminated, *len bytes) is returned. Fails the case if
+ * curl fails; skips if there is no curl. */
+static char *curl(int port, size_t *len, ...)
+{
+    char resolve[64], out[TCERT_PATH_MAX];
+    snprintf(resolve, sizeof resolve, "a.test:%d:127.0.0.1", port);
+    snprintf(out, sizeof out, "%s/curl.out", g_dir);
+    char *argv[32] = {"curl", "-sS", "--max-time", "30", "--cacert", g_a.cert, "--resolve",
+                      resolve};
+    size_t n = 8;
+    va_list ap;
+    va_start(ap, len);
+    for (char *a; (a = va_arg(ap, char *)) != NULL && n < 31;)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    int rc = tcert_run(argv, out, NULL);
+    if (rc == -1 || rc == 127) {
+        char *const probe[] = {"curl", "--version", NULL};
+        if (tcert_run(probe, NULL, "/dev/null") != 0) {
+            fprintf(stderr, "no curl here: skipping\n");
+            skip();
+        }
+    }
+    if (rc != 0)
+        fail_msg("curl (%s ...) exited %d", argv[n - 1], rc);
+    FILE *f = fopen(out, "rb");
+    assert_non_null(f);
+    char *buf = malloc(1 << 20);
+    assert_non_null(buf);
+    *len = fread(buf, 1, (1 << 20) - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    unlink(out);
+    return buf;
+}
+
+static void curl_get_upload_and_reuse(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    char url[64], echo_url[64];
+    snprintf(url, sizeof url, "https://a.test:%d/", s.tls);
+    snprintf(echo_url, sizeof echo_url, "https://a.test:%d/echo", s.tls);
+
+    size_t len;
+    char *body = curl(s.tls, &len, url, NULL);
+    assert_string_equal(body, HELLO);
+    free(body);
+
+    /* 200 KB in chunks, echoed back whole. */
+    char upload[TCERT_PATH_MAX], arg[TCERT_PATH_MAX + 1];
+    snprintf(upload, sizeof upload, "%s/upload-%s.bin", g_dir, fx->strategy);
+    snprintf(arg, sizeof arg, "@%s", upload);
+    size_t ulen = 200 * 1024;
+    char *data = malloc(ulen);
+    assert_non_null(data);
+    for (size_t i = 0; i < ulen; i++)
+        data[i] = (char)('a' + (i * 7 + i / 1024) % 26);
+    assert_int_equal(tcert_write_file(upload, data, ulen), 0);
+    body = curl(s.tls, &len, "-H", "Transfer-Encoding: chunked", "--data-binary", arg, echo_url,
+                NULL);
+    unlink(upload);
+    if (len != ulen || memcmp(body, data, ulen) != 0)
+        fail_msg("/echo over TLS sent back %zu bytes for a chunked upload of %zu", len, ulen);
+    free(body);
+    free(data);
+
+    /* Two URLs: one connection, reused for the second. */
+    body = curl(s.tls, &len, "-w", "[%{num_connects}]", url, url, NULL);
+    assert_string_equal(body, HELLO "[1]" HELLO "[0]");
+    free(body);
+
+    /* Three requests on one connection of the test client. */
+    ttls_conn_t *c = tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL);
+    tls_info_t first = tls_info(c);
+    assert_string_equal(first.tls, "true");
+    assert_string_equal(first.protocol, "TLSv1.3");
+    assert_string_equal(first.protocol, ttls_version(c));
+    assert_int_not_equal(first.pid, s.p->pid); /* a child serves */
+    for (int i = 0; i < 2; i++) {
+        tc_response_t r;
+        tls_get(c, GET_KEEP, &r);
+        assert_string_equal(r.body, HELLO);
+        assert_false(tc_header_has_token(&r, "Connection", "close"));
+        tc_response_free(&r);
+    }
+    assert_int_equal(tls_info(c).pid, first.pid);
+}
+
+/* ------------------------------------------------------------------ */
+/* 2. SNI                                                             */
+
+/* A fresh connection with sni, verified against trust_pem: /tls's sni and
+ * the certificate presented. */
+static void expect_cert_for(int port, const char *sni, const tcert_t *want, const char *sni_json)
+{
+    ttls_conn_t *c = tls_open(client_ctx(want->cert, 0), port, sni, NULL);
+    if (!ttls_peer_is(c, want->cert))
+        fail_msg("SNI %s: not the certificate %s", sni ? sni : "none", want->cert);
+    tls_info_t i = tls_info(c);
+    assert_string_equal(i.sni, sni_json);
+}
+
+static void sni_picks_the_certificate(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, "--cert", g_b.cert, "--key", g_b.key,
+                                        "--cert", g_w.cert, "--key", g_w.key, NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+
+    expect_cert_for(s.tls, "a.test", &g_a, "a.test");
+    expect_cert_for(s.tls, "b.test", &g_b, "b.test");
+    expect_cert_for(s.tls, "x.wild.test", &g_w, "x.wild.test");
+    expect_cert_for(s.tls, NULL, &g_a, "null");         /* no SNI: the first */
+
+    /* An unknown name: the first certificate (not a.test's name, so the
+     * client checks the certificate itself, not the name). */
+    ttls_conn_t *c = tls_open(client_ctx(NULL, 0), s.tls, "nobody.test", NULL);
+    if (!ttls_peer_is(c, g_a.cert))
+        fail_msg("SNI nobody.test: not the first certificate");
+    assert_string_equal(tls_info(c).sni, "nobody.test");
+
+    /* The client really checks: b.test's certificate is not a.test's. */
+    ttls_conn_t wrong;
+    int rc = ttls_connect(&wrong, client_ctx(g_a.cert, 0), s.tls, "b.test", NULL, BOUND_MS);
+    ttls_close(&wrong);
+    if (rc != TTLS_EHANDSHAKE)
+        fail_msg("a client trusting only a.test's certificate connected to b.test: %s",
+                 ttls_result_name(rc));
+}
+
+/* ------------------------------------------------------------------ */
+/* 3. Session resumption across children                              */
+
+#define RESUME_TRIES 24
+
+/* Pool sizes with at least 3 children, each easy to fill. */
+static const char *const *three_children(const th_fixture_t *fx)
+{
+    static const char *const prefork[] = {"--set", "StartServers=3", "--set", "MinSpareServers=1",
+                                          "--set", "MaxSpareServers=10", NULL};
+    static const char *const threads[] = {"--set", "StartServers=3", "--set", "ThreadsPerChild=2",
+                                          "--set", "MinSpareThreads=2", "--set",
+                                          "MaxSpareThreads=20", NULL};
+    return strcmp(fx->strategy, "prefork") == 0 ? prefork : threads;
+}
+
+/* Full handshake and GET /tls (pid A); then connections offering that
+ * session, each kept open so that it holds its worker and the next lands
+ * elsewhere, until one is served by another child. Asserts that each of
+ * them resumed (want_resume) or that the one on another child did not. */
+static void resume_on_another_child(th_fixture_t *fx, int max_version, const char *tickets)
+{
+    const char *extra[32] = {CERT_A, "--set", tickets};
+    size_t n = 7;
+    for (const char *const *a = three_children(fx); *a; a++)
+        extra[n++] = *a;
+    extra[n] = NULL;
+    tls_server_t s = start_server(fx, 0, extra);
+    int want_resume = strcmp(tickets, "TLSSessionTickets=On") == 0;
+    const char *version = max_version == TLS1_2_VERSION ? "TLSv1.2" : "TLSv1.3";
+
+    SSL_CTX *ctx = client_ctx(g_a.cert, max_version);
+    ttls_conn_t *c0 = tls_open(ctx, s.tls, "a.test", NULL);
+    tls_info_t i0 = tls_info(c0); /* reads the TLS 1.3 tickets too */
+    assert_false(ttls_reused(c0));
+    assert_string_equal(i0.protocol, version);
+    g_session = ttls_session(c0);
+    if (want_resume && !g_session)
+        fail_msg("%s: no resumable session after a full handshake and a response", version);
+
+    for (int i = 0; i < RESUME_TRIES; i++) {
+        ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", g_session);
+        tls_info_t in = tls_info(c);
+        int reused = ttls_reused(c);
+        if (want_resume && !reused)
+            fail_msg("%s: connection %d (pid %ld; the session's pid %ld) did not resume", version,
+                     i + 1, in.pid, i0.pid);
+        if (in.pid == i0.pid)
+            continue;
+        if (!want_resume && reused)
+            fail_msg("%s with %s: pid %ld resumed pid %ld's session", version, tickets, in.pid,
+                     i0.pid);
+        return;
+    }
+    fail_msg("%d connections, all served by pid %ld: no other child to resume on", RESUME_TRIES,
+             i0.pid);
+}
+
+static void session_resumes_on_another_child_tls13(void **state)
+{
+    resume_on_another_child(*state, TLS1_3_VERSION, "TLSSessionTickets=On");
+}
+
+static void session_resumes_on_another_child_tls12(void **state)
+{
+    resume_on_another_child(*state, TLS1_2_VERSION, "TLSSessionTickets=On");
+}
+
+static void no_tickets_no_resumption_tls13(void **state)
+{
+    resume_on_another_child(*state, TLS1_3_VERSION, "TLSSessionTickets=Off");
+}
+
+static void no_tickets_no_resumption_tls12(void **state)
+{
+    resume_on_another_child(*state, TLS1_2_VERSION, "TLSSessionTickets=Off");
+}
+
+/* ------------------------------------------------------------------ */
+/* 4. event, TLSPinning On: an idle TLS connection keeps its thread    */
+
+#define PARKED_PLAIN 6
+
+typedef struct status_cond {
+    int port;
+    const char *key;
+    long at_least;
+    long seen;
+} status_cond_t;
+
+static int status_at_least(void *arg)
+{
+    status_cond_t *s = arg;
+    s->seen = tpool_status_number(s->port, s->key);
+    return s->seen >= s->at_least;
+}
+
+/* Waits (bounded) until /status's key reaches at_least; fails the case
+ * with what it last saw if not. */
+static void wait_status(int port, const char *key, long at_least, int timeout_ms, const char *why)
+{
+    status_cond_t c = {port, key, at_least, -1};
+    if (!th_wait_for(status_at_least, &c, timeout_ms))
+        fail_msg("%s: /status %s is %ld, expected at least %ld", why, key, c.seen, at_least);
+}
+
+static void pinned_tls_connection_holds_its_thread(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {
+        CERT_A, "--set", "StartServers=1", "--set", "ServerLimit=1", "--set", "ThreadsPerChild=8",
+        "--set", "MaxRequestWorkers=8", "--set", "MinSpareThreads=1", "--set", "MaxSpareThreads=8",
+        NULL};
+    tls_server_t s = start_server(fx, 1, extra);
+
+    for (int i = 0; i < PARKED_PLAIN; i++)
+        th_hold_connection(fx, s.plain);
+    wait_status(s.plain, "parked_connections", PARKED_PLAIN, BOUND_MS, "idle plain connections");
+    /* What /status itself and any parked connection cost: the baseline. */
+    long busy0 = tpool_status_number(s.plain, "busy_workers");
+    assert_true(busy0 >= 1);
+
+    ttls_conn_t *c = tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL);
+    tls_info_t first = tls_info(c);
+    wait_status(s.plain, "busy_workers", busy0 + 1, 10000, "an idle pinned TLS connection");
+    long parked = tpool_status_number(s.plain, "parked_connections");
+    if (parked != PARKED_PLAIN)
+        fail_msg("parked_connections %ld with %d idle plain and one pinned TLS connection", parked,
+                 PARKED_PLAIN);
+
+    for (int i = 0; i < 5; i++) {
+        tls_info_t in = tls_info(c);
+        if (in.tid != first.tid || in.pid != first.pid)
+            fail_msg("request %d of a pinned connection ran on %ld/%ld, the first on %ld/%ld", i + 2,
+                     in.pid, in.tid, first.pid, first.tid);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* 5. event, TLSPinning Off: 1,000 idle TLS connections, 4 threads      */
+
+#define MANY 1000
+
+static void unpinned_thousand_idle_tls_connections(void **state)
+{
+    th_fixture_t *fx = *state;
+    long fds = tf_raise_nofile(); /* before the fork: mpmserve inherits it */
+    if (fds < 2 * MANY + 200) {
+        fprintf(stderr, "skipping: needs %d descriptors, RLIMIT_NOFILE allows %ld\n",
+                2 * MANY + 200, fds);
+        skip();
+    }
+    static const char *const extra[] = {
+        CERT_A, "--set", "TLSPinning=Off", "--set", "ThreadsPerChild=4", "--set",
+        "StartServers=1", "--set", "ServerLimit=1", "--set", "MaxRequestWorkers=4", "--set",
+        "MinSpareThreads=1", "--set", "MaxSpareThreads=4", "--set", "KeepAliveTimeout=120",
+        "--set", "ListenBacklog=2048", NULL};
+    tls_server_t s = start_server(fx, 1, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    g_many = calloc(MANY, sizeof *g_many);
+    assert_non_null(g_many);
+
+    int64_t t0 = tc_now_ms();
+    for (size_t i = 0; i < MANY; i++) {
+        int rc = ttls_connect(&g_many[i], ctx, s.tls, "a.test", NULL, BOUND_MS);
+        g_nmany = i + 1;
+        if (rc != TC_OK)
+            fail_msg("TLS connection %zu of %d (the others idle): %s", i + 1, MANY,
+                     ttls_result_name(rc));
+        tc_response_t r;
+        rc = ttls_request(&g_many[i], GET_KEEP, &r, BOUND_MS);
+        int status = r.status;
+        tc_response_free(&r);
+        if (rc != TC_OK || status != 200)
+            fail_msg("first request on TLS connection %zu: %s, status %d", i + 1,
+                     ttls_result_name(rc), status);
+    }
+    int64_t t1 = tc_now_ms();
+    wait_status(s.plain, "parked_connections", MANY, BOUND_MS, "1,000 idle TLS connections");
+    long busy = tpool_status_number(s.plain, "busy_workers");
+    if (busy < 1 || busy > 2) /* /status itself, perhaps one finishing */
+        fail_msg("busy_workers %ld with %d idle TLS connections parked", busy, MANY);
+
+    for (size_t i = 0; i < MANY; i++) {
+        tc_response_t r;
+        int rc = ttls_request(&g_many[i], GET_KEEP, &r, BOUND_MS);
+        int ok = rc == TC_OK && r.status == 200 && strcmp(r.body, HELLO) == 0;
+        tc_response_free(&r);
+        if (!ok)
+            fail_msg("second request on parked TLS connection %zu: %s", i + 1,
+                     ttls_result_name(rc));
+    }
+    fprintf(stderr, "%d TLS connections and requests: %lld ms; second requests: %lld ms\n", MANY,
+            (long long)(t1 - t0), (long long)(tc_now_ms() - t1));
+}
+
+/* ------------------------------------------------------------------ */
+/* 6. Not TLS on the TLS port                                         */
+
+/* Reads c until the server closes it; fails the case if anything received
+ * looks like HTTP, or if it stays open timeout_ms. Returns how long it took. */
+static int64_t expect_closed_without_http(tc_conn_t *c, int timeout_ms, const char *what)
+{
+    int64_t start = tc_now_ms(), deadline = start + timeout_ms;
+    char got[4096];
+    size_t len = 0;
+    for (;;) {
+        int left = (int)(deadline - tc_now_ms());
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) == 0)
+            fail_msg("%s: still open after %d ms", what, timeout_ms);
+        char buf[1024];
+        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            continue;
+        if (n <= 0)
+            break; /* closed or reset: either is a close */
+        size_t take = (size_t)n < sizeof got - len ? (size_t)n : sizeof got - len;
+        memcpy(got + len, buf, take);
+        len += take;
+    }
+    if (memmem(got, len, "HTTP/", 5))
+        fail_msg("%s: the server answered in HTTP (%zu bytes: %.*s)", what, len, (int)len, got);
+    return tc_now_ms() - start;
+}
+
+#define HANDSHAKE_BOUND_MS 2000
+
+static void not_tls_is_closed_and_serving_goes_on(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, "--set", "RequestReadTimeout=header=2", NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+
+    /* Half a ClientHello first: it waits for the bound while the rest run. */
+    unsigned char hello[4096];
+    int hlen = ttls_client_hello(ctx, "a.test", hello, sizeof hello);
+    assert_true(hlen > 100);
+    tc_conn_t *half = th_connect(fx, s.tls);
+    int64_t t_half = tc_now_ms();
+    assert_int_equal(tc_send(half, hello, (size_t)hlen / 2, BOUND_MS), TC_OK);
+
+    tc_conn_t *plain = th_connect(fx, s.tls);
+    th_send(plain, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
+    expect_closed_without_http(plain, BOUND_MS, "plaintext request on the TLS port");
+
+    unsigned char junk[200];
+    unsigned seed = 12345;
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(rand_r(&seed) >> 7);
+    tc_conn_t *garbage = th_connect(fx, s.tls);
+    assert_int_equal(tc_send(garbage, junk, sizeof junk, BOUND_MS), TC_OK);
+    expect_closed_without_http(garbage, BOUND_MS, "200 random bytes on the TLS port");
+
+    expect_closed_without_http(half, HANDSHAKE_BOUND_MS + 8000, "half a ClientHello");
+    int64_t took = tc_now_ms() - t_half;
+    if (took < HANDSHAKE_BOUND_MS / 2)
+        fail_msg("half a ClientHello was closed after %lld ms: the server did not wait for the "
+                 "rest (handshake bound %d ms)",
+                 (long long)took, HANDSHAKE_BOUND_MS);
+
+    ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
+    tc_response_t r;
+    tls_get(c, GET_KEEP, &r);
+    assert_string_equal(r.body, HELLO);
+    tc_response_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* 7. Graceful restart re-reads the certificate                       */
+
+/* Old children go on accepting through the DrainWindow (1 s) after a
+ * graceful restart, with the old certificate: the new one must be what
+ * every new connection gets once that is over. */
+#define NEW_CERT_STREAK 10
+
+typedef struct streak_cond {
+    SSL_CTX *ctx; /* trusting only the new certificate */
+    int port;
+    int streak;   /* new connections in a row that verified */
+} streak_cond_t;
+
+static int new_certificate_for_good(void *arg)
+{
+    streak_cond_t *sc = arg;
+    ttls_conn_t c;
+    int ok = ttls_connect(&c, sc->ctx, sc->port, "a.test", NULL, 5000) == TC_OK;
+    ttls_close(&c);
+    sc->streak = ok ? sc->streak + 1 : 0;
+    return sc->streak >= NEW_CERT_STREAK;
+}
+
+static void graceful_restart_loads_the_new_certificate(void **state)
+{
+    th_fixture_t *fx = *state;
+    char cert[TCERT_PATH_MAX], key[TCERT_PATH_MAX];
+    snprintf(cert, sizeof cert, "%s/live-%s.pem", g_dir, fx->strategy);
+    snprintf(key, sizeof key, "%s/live-%s.key", g_dir, fx->strategy);
+    assert_int_equal(tcert_copy_file(g_a.cert, cert), 0);
+    assert_int_equal(tcert_copy_file(g_a.key, key), 0);
+    const char *const extra[] = {"--cert", cert, "--key", key, NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+
+    /* An established connection, mid-request: a chunked upload echoed as it
+     * comes, so its first chunk back says the handler is running. */
+    ttls_conn_t *old = tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL);
+    tc_response_t r;
+    tls_get(old, GET_KEEP, &r);
+    tc_response_free(&r);
+    static const char head[] = "POST /echo HTTP/1.1\r\nHost: a.test\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    assert_int_equal(ttls_send(old, head, sizeof head - 1, BOUND_MS), TC_OK);
+    assert_int_equal(ttls_read_until(old, "hello", BOUND_MS), TC_OK);
+
+    assert_int_equal(tcert_copy_file(g_a2.cert, cert), 0);
+    assert_int_equal(tcert_copy_file(g_a2.key, key), 0);
+    assert_int_equal(kill(s.p->pid, SIGUSR1), 0);
+    streak_cond_t sc = {client_ctx(g_a2.cert, 0), s.tls, 0};
+    if (!th_wait_for(new_certificate_for_good, &sc, 30000))
+        fail_msg("30 s after SIGUSR1, new connections do not all get the new certificate");
+
+    static const char rest[] = "6\r\n world\r\n0\r\n\r\n";
+    assert_int_equal(ttls_send(old, rest, sizeof rest - 1, BOUND_MS), TC_OK);
+    int rc = ttls_read_response(old, &r, BOUND_MS);
+    if (rc != TC_OK || r.status != 200 || strcmp(r.body, "hello world") != 0)
+        fail_msg("the request in flight across the restart: %s, status %d, body %s",
+                 ttls_result_name(rc), r.status, r.body ? r.body : "");
+    int closing = tc_header_has_token(&r, "Connection", "close");
+    tc_response_free(&r);
+    if (closing)
+        return;
+    /* One more request: answered, or (the old generation draining) a clean
+     * close before any byte of an answer. */
+    rc = ttls_send(old, GET_KEEP, strlen(GET_KEEP), BOUND_MS);
+    if (rc == TC_OK)
+        rc = ttls_read_response(old, &r, BOUND_MS);
+    if (rc == TC_OK && r.status != 200)
+        fail_msg("the old connection's next request: status %d", r.status);
+    if (rc != TC_OK && rc != TC_CLOSED && rc != TC_RESET)
+        fail_msg("the old connection's next request: %s", ttls_result_name(rc));
+    tc_response_free(&r);
+}
+
+/* ------------------------------------------------------------------ */
+/* 9. TLSProtocol, TLSCiphers, TLSCipherSuites                         */
+
+static void protocol_and_cipher_settings_are_used(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const only13[] = {CERT_A, "--set", "TLSProtocol=TLSv1.3", "--set",
+                                         "TLSCipherSuites=TLS_CHACHA20_POLY1305_SHA256", NULL};
+    tls_server_t s = start_server(fx, 0, only13);
+    ttls_conn_t old;
+    int rc = ttls_connect(&old, client_ctx(g_a.cert, TLS1_2_VERSION), s.tls, "a.test", NULL,
+                          BOUND_MS);
+    ttls_close(&old);
+    if (rc != TTLS_EHANDSHAKE)
+        fail_msg("TLSProtocol TLSv1.3: a TLS 1.2 client got %s", ttls_result_name(rc));
+    tls_info_t i = tls_info(tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL));
+    assert_string_equal(i.protocol, "TLSv1.3");
+    assert_string_equal(i.cipher, "TLS_CHACHA20_POLY1305_SHA256");
+
+    static const char *const only12[] = {CERT_A, "--set", "TLSProtocol=TLSv1.2", "--set",
+                                         "TLSCiphers=ECDHE-ECDSA-AES128-GCM-SHA256", NULL};
+    s = start_server(fx, 0, only12);
+    i = tls_info(tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL));
+    assert_string_equal(i.protocol, "TLSv1.2");
+    assert_string_equal(i.cipher, "ECDHE-ECDSA-AES128-GCM-SHA256");
+}
+
+/* ------------------------------------------------------------------ */
+/* 10. Tickets outlive a graceful restart (keys kept by the master)    */
+
+static void session_resumes_after_graceful_restart(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    ttls_conn_t *c0 = tls_open(ctx, s.tls, "a.test", NULL);
+    (void)tls_info(c0);
+    g_session = ttls_session(c0);
+    assert_non_null(g_session);
+    ttls_close(c0);
+
+    pid_t old[TPOOL_MAX_KIDS];
+    int nold = tpool_children(s.p->pid, old, TPOOL_MAX_KIDS);
+    assert_true(nold >= 1);
+    assert_int_equal(kill(s.p->pid, SIGUSR1), 0);
+    int64_t deadline = tc_now_ms() + 30000; /* the old children serve through their DrainWindow */
+    for (;;) {
+        if (tc_now_ms() > deadline)
+            fail_msg("for 30 s after SIGUSR1, no connection was served by a new child");
+        ttls_conn_t c;
+        int rc = ttls_connect(&c, ctx, s.tls, "a.test", g_session, BOUND_MS);
+        if (rc != TC_OK)
+            fail_msg("reconnecting after SIGUSR1: %s", ttls_result_name(rc));
+        tc_response_t r;
+        rc = ttls_request(&c, GET_TLS, &r, BOUND_MS);
+        char pid[32] = "";
+        int ok = rc == TC_OK && r.status == 200 && json_value(r.body, "pid", pid, sizeof pid) == 0;
+        int reused = ttls_reused(&c);
+        tc_response_free(&r);
+        ttls_close(&c);
+        if (!ok)
+            fail_msg("GET /tls after SIGUSR1: %s", ttls_result_name(rc));
+        int is_old = 0;
+        for (int k = 0; k < nold; k++)
+            is_old |= old[k] == (pid_t)atol(pid);
+        if (is_old)
+            continue; /* the old generation's DrainWindow */
+        if (!reused)
+            fail_msg("new-generation child %s did not resume a session from before the restart",
+                     pid);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* 11. A restart with a broken key keeps the certificate it had        */
+
+static void restart_with_broken_key_keeps_serving(void **state)
+{
+    th_fixture_t *fx = *state;
+    char cert[TCERT_PATH_MAX], key[TCERT_PATH_MAX];
+    snprintf(cert, sizeof cert, "%s/keep-%s.pem", g_dir, fx->strategy);
+    snprintf(key, sizeof key, "%s/keep-%s.key", g_dir, fx->strategy);
+    assert_int_equal(tcert_copy_file(g_a.cert, cert), 0);
+    assert_int_equal(tcert_copy_file(g_a.key, key), 0);
+    const char *const extra[] = {"--cert", cert, "--key", key, NULL};
+    tls_server_t s = start_server(fx, 1, extra);
+    /* The ports are printed before the files are read: a first connection
+     * shows they were. */
+    tls_info(tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL));
+
+    assert_int_equal(tcert_copy_file(g_badkey, key), 0);
+    assert_int_equal(kill(s.p->pid, SIGUSR1), 0);
+    wait_status(s.plain, "generation", 1, BOUND_MS, "SIGUSR1 with a broken key file");
+    streak_cond_t sc = {client_ctx(g_a.cert, 0), s.tls, 0};
+    if (!th_wait_for(new_certificate_for_good, &sc, 30000))
+        fail_msg("after a restart with a broken key file, new connections do not all get the "
+                 "certificate loaded before");
+    assert_true(tpool_get_ok(s.plain, "/"));
+}
+
+/* ------------------------------------------------------------------ */
+/* 8. A bad key file stops mpmserve at start                          */
+
+/* Runs mpmserve with args; fails the case unless it exits non-zero within
+ * the bound with `file` named on its stderr. */
+static void expect_start_failure(const char *const *args, const char *file)
+{
+    int err_fd = memfd_create("mpmserve-stderr", MFD_CLOEXEC);
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_true(err_fd >= 0 && out >= 0);
+    pid_t pid = spawn_mpmserve(args, out, err_fd);
+    close(out);
+    assert_true(pid > 0);
+    int status = 0;
+    int64_t deadline = tc_now_ms() + BOUND_MS;
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && tc_now_ms() < deadline) {
+        struct timespec nap = {0, 20 * 1000000L};
+        nanosleep(&nap, NULL);
+    }
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    char log[4096];
+    ssize_t n = pread(err_fd, log, sizeof log - 1, 0);
+    close(err_fd);
+    log[n > 0 ? n : 0] = '\0';
+    if (r == 0)
+        fail_msg("mpmserve with %s still ran %d ms after start", file, BOUND_MS);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) == 0)
+        fail_msg("mpmserve with %s: wait status 0x%x, expected a non-zero exit", file, status);
+    if (!strstr(log, file))
+        fail_msg("mpmserve's stderr does not name %s:\n%s", file, log);
+}
+
+static void bad_key_file_stops_the_start(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (!th_strategy_built(fx->strategy))
+        skip();
+    const char *const bad_key[] = {"--mpm", fx->strategy, "--tls-listen", "127.0.0.1:0",
+                                   "--cert", g_a.cert, "--key", g_badkey, NULL};
+    expect_start_failure(bad_key, g_badkey);
+    char missing[TCERT_PATH_MAX];
+    snprintf(missing, sizeof missing, "%s/no-such-cert.pem", g_dir);
+    const char *const no_cert[] = {"--mpm", fx->strategy, "--tls-listen", "127.0.0.1:0",
+                                   "--cert", missing, "--key", g_a.key, NULL};
+    expect_start_failure(no_cert, missing);
+    /* A key that is not the certificate's. */
+    const char *const mismatch[] = {"--mpm", fx->strategy, "--tls-listen", "127.0.0.1:0",
+                                    "--cert", g_a.cert, "--key", g_b.key, NULL};
+    expect_start_failure(mismatch, g_b.key);
+}
+
+int main(void)
+{
+    th_require_mpmserve();
+    if (!tcert_tool_available()) {
+        fprintf(stderr, "the openssl command line tool is not available: skipping\n");
+        return TH_SKIP_EXIT;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        TLS_MATRIX(curl_get_upload_and_reuse),
+        TLS_CASE(sni_picks_the_certificate, "event"),
+        TLS_MATRIX(session_resumes_on_another_child_tls13),
+        TLS_MATRIX(session_resumes_on_another_child_tls12),
+        TLS_CASE(no_tickets_no_resumption_tls13, "event"),
+        TLS_CASE(no_tickets_no_resumption_tls12, "prefork"),
+        TLS_CASE(pinned_tls_connection_holds_its_thread, "event"),
+        TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
+        TLS_MATRIX(not_tls_is_closed_and_serving_goes_on),
+        TLS_MATRIX(graceful_restart_loads_the_new_certificate),
+        TLS_CASE(bad_key_file_stops_the_start, "worker"),
+        TLS_CASE(protocol_and_cipher_settings_are_used, "worker"),
+        TLS_CASE(session_resumes_after_graceful_restart, "prefork"),
+        TLS_CASE(restart_with_broken_key_keeps_serving, "event"),
+    };
+    th_apply_filter();
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
