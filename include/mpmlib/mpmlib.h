@@ -233,9 +233,14 @@ MPM_EXTERN int mpm_server_new(const mpm_config_t *cfg, mpm_server_t **out);
 MPM_EXTERN void mpm_server_free(mpm_server_t *srv);
 
 /* Opens the listeners now, so that a host can learn ephemeral ports (Listen
- * 127.0.0.1:0) or drop privileges before run. Optional: run() binds if this
- * was not called. Errors: MPM_EADDRINUSE, MPM_EACCES, ... with the address in
- * mpm_server_errmsg(); MPM_ESTATE if already bound. */
+ * 127.0.0.1:0) or drop privileges before run; with a TLS listener it also
+ * reads the certificates and keys now (so a key only root can read works;
+ * a restart re-reads them with the master's privileges of that time, and
+ * keeps the old ones if that fails). Optional: run() binds if this was not
+ * called. Errors: MPM_EADDRINUSE, MPM_EACCES, ... with the address in
+ * mpm_server_errmsg(), MPM_ECONFIG for a certificate or key that cannot be
+ * used (the file and the reason in mpm_server_errmsg(); the listeners are
+ * closed again); MPM_ESTATE if already bound. */
 MPM_EXTERN int mpm_server_bind(mpm_server_t *srv);
 
 /* The port of listener i (in Listen order, host fds last) after bind; 0 for a

@@ -150,6 +150,14 @@ static int bind_listeners(mpm_server_t *srv)
         mpm__server_fail(srv, "%s", err);
         return rc;
     }
+    /* The certificates are read with the sockets, so that a host that
+     * announces its ports after mpm_server_bind() has also seen a bad
+     * certificate fail by then. */
+    rc = mpm__tls_start(srv);
+    if (rc < 0) {
+        mpm__listeners_close(srv->listeners, srv->nlisteners);
+        return rc;
+    }
     srv->bound = 1;
     return 0;
 }
@@ -229,9 +237,6 @@ static int run_serving(mpm_server_t *srv)
         if (rc < 0)
             return rc;
     }
-    int rc = mpm__tls_start(srv);
-    if (rc < 0)
-        return rc;
     srv->started_ms = mpm__now_ms();
     if (srv->cfg.s.one_process)
         return run_one_process(srv);

@@ -929,10 +929,9 @@ static void restart_with_broken_key_keeps_serving(void **state)
 static void expect_start_failure(const char *const *args, const char *file)
 {
     int err_fd = memfd_create("mpmserve-stderr", MFD_CLOEXEC);
-    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int out = memfd_create("mpmserve-stdout", MFD_CLOEXEC);
     assert_true(err_fd >= 0 && out >= 0);
     pid_t pid = spawn_mpmserve(args, out, err_fd);
-    close(out);
     assert_true(pid > 0);
     int status = 0;
     int64_t deadline = tc_now_ms() + BOUND_MS;
@@ -955,6 +954,13 @@ static void expect_start_failure(const char *const *args, const char *file)
         fail_msg("mpmserve with %s: wait status 0x%x, expected a non-zero exit", file, status);
     if (!strstr(log, file))
         fail_msg("mpmserve's stderr does not name %s:\n%s", file, log);
+    /* The certificates are read with the sockets (mpm_server_bind()): no
+     * port is announced as ready for a server that cannot serve TLS. */
+    n = pread(out, log, sizeof log - 1, 0);
+    close(out);
+    log[n > 0 ? n : 0] = '\0';
+    if (strstr(log, "listening on"))
+        fail_msg("mpmserve with %s announced a port before failing:\n%s", file, log);
 }
 
 static void bad_key_file_stops_the_start(void **state)
