@@ -337,6 +337,57 @@ static tls_server_t start_server(th_fixture_t *fx, int with_plain, const char *c
 
 #define CERT_A "--cert", g_a.cert, "--key", g_a.key
 
+/* The name of the key a session's ticket was encrypted with: the ticket's
+ * first 16 bytes (the format of OpenSSL's ticket callback) as hex. */
+static void ticket_key_name(const SSL_SESSION *sess, char *hex, size_t cap)
+{
+    const unsigned char *tick = NULL;
+    size_t len = 0;
+    SSL_SESSION_get0_ticket(sess, &tick, &len);
+    assert_true(len >= 16 && cap >= 33);
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", tick[i]);
+}
+
+/* A full handshake and one request; the name of the key of the ticket it
+ * got. */
+static void fresh_ticket_key(SSL_CTX *ctx, int port, char *hex, size_t cap)
+{
+    ttls_conn_t c;
+    int rc = ttls_connect(&c, ctx, port, "a.test", NULL, BOUND_MS);
+    if (rc != TC_OK)
+        fail_msg("TLS connect: %s", ttls_result_name(rc));
+    tc_response_t r;
+    rc = ttls_request(&c, GET_TLS, &r, BOUND_MS);
+    tc_response_free(&r);
+    SSL_SESSION *sess = ttls_session(&c);
+    ttls_close(&c);
+    if (rc != TC_OK || !sess)
+        fail_msg("GET /tls: %s, session %p", ttls_result_name(rc), (void *)sess);
+    ticket_key_name(sess, hex, cap);
+    SSL_SESSION_free(sess);
+}
+
+/* TLSSessionTicketKeyRotation: new tickets get a new key once the period
+ * is over (here 1 s). */
+static void ticket_keys_rotate(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, "--set", "TLSSessionTicketKeyRotation=1", NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, TLS1_2_VERSION);
+    char first[33], now[33];
+    fresh_ticket_key(ctx, s.tls, first, sizeof first);
+    int64_t deadline = tc_now_ms() + 15000;
+    do {
+        if (tc_now_ms() > deadline)
+            fail_msg("15 s after the first ticket, new tickets still use key %s", first);
+        struct timespec nap = {0, 50 * 1000000L}; /* a poll interval, not a wait for an outcome */
+        nanosleep(&nap, NULL);
+        fresh_ticket_key(ctx, s.tls, now, sizeof now);
+    } while (strcmp(first, now) == 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* 1. Every strategy serves over TLS                                  */
 
@@ -1005,6 +1056,7 @@ int main(void)
         TLS_CASE(protocol_and_cipher_settings_are_used, "worker"),
         TLS_CASE(session_resumes_after_graceful_restart, "prefork"),
         TLS_CASE(restart_with_broken_key_keeps_serving, "event"),
+        TLS_CASE(ticket_keys_rotate, "worker"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
