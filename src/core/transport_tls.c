@@ -35,9 +35,9 @@ static tls_conn_t *state_of(const mpm__conn_t *c)
 /* What an SSL call that did not succeed means for the connection. */
 static ssize_t tls_failure(mpm__conn_t *c, int ret)
 {
+    int sys = errno; /* the socket call's, before anything else can change it */
     tls_conn_t *t = state_of(c);
     int e = SSL_get_error(t->ssl, ret);
-    int sys = errno;
     switch (e) {
     case SSL_ERROR_WANT_READ:
         return MPM__WANT_READ;
