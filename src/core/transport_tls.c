@@ -32,6 +32,14 @@ static tls_conn_t *state_of(const mpm__conn_t *c)
     return c->tp_state;
 }
 
+/* Before an SSL call: its failure must be judged by its own errors (the
+ * thread's OpenSSL error queue and errno), not by a stale one. */
+static void call_begins(void)
+{
+    ERR_clear_error();
+    errno = 0;
+}
+
 /* What an SSL call that did not succeed means for the connection. */
 static ssize_t tls_failure(mpm__conn_t *c, int ret)
 {
@@ -78,7 +86,7 @@ static int tls_open(mpm__conn_t *c)
 static int tls_handshake(mpm__conn_t *c)
 {
     tls_conn_t *t = state_of(c);
-    ERR_clear_error();
+    call_begins();
     int ret = SSL_do_handshake(t->ssl);
     if (ret == 1)
         return 0;
@@ -100,7 +108,7 @@ static ssize_t tls_recv(mpm__conn_t *c, void *buf, size_t len)
 {
     tls_conn_t *t = state_of(c);
     size_t got = 0;
-    ERR_clear_error();
+    call_begins();
     if (SSL_read_ex(t->ssl, buf, len, &got) == 1)
         return (ssize_t)got;
     return tls_failure(c, 0);
@@ -136,7 +144,7 @@ static ssize_t tls_sendv(mpm__conn_t *c, const struct iovec *iov, int iovcnt)
     if (len == 0)
         return 0;
     size_t done = 0;
-    ERR_clear_error();
+    call_begins();
     if (SSL_write_ex(t->ssl, buf, len, &done) == 1) {
         t->write_retry = 0;
         return (ssize_t)done;
