@@ -47,8 +47,14 @@ static int take_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, mpm__accepted_t 
     publish_counts(pool);
     mpm__sb_set_worker_state(unit, MPM__SB_READY);
     notify_listener(pool);
-    while (pool->len == 0 && !pool->stopping)
+    while (pool->len == 0 && !pool->stopping) {
+        /* Counted so that a kick signals only threads that need it. */
+        pool->sleeping++;
         pthread_cond_wait(&pool->work_ready, &pool->lock);
+        pool->sleeping--;
+        if (pool->waking > 0)
+            pool->waking--;
+    }
     if (pool->len == 0) {
         pool->idle--;
         return -1;
@@ -56,6 +62,7 @@ static int take_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, mpm__accepted_t 
     *a = pool->queue[pool->head];
     pool->head = (pool->head + 1) % pool->nthreads;
     pool->len--;
+    pool->taken++;
     return a->fd; /* idle was already decremented by the push */
 }
 
@@ -82,6 +89,7 @@ static void serve_until_stop(mpm__pool_t *pool, unsigned index, mpm__sb_worker_t
         if (fd < 0)
             return;
         pool->busy_fd[index] = fd;
+        pool->running++;
         publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
         int kept = pool->work(pool, unit, &a);
@@ -89,6 +97,7 @@ static void serve_until_stop(mpm__pool_t *pool, unsigned index, mpm__sb_worker_t
         /* Cleared before the close: a stop that shuts busy fds down never
          * reaches a number the process has reused. */
         pool->busy_fd[index] = -1;
+        pool->running--;
         if (kept)
             continue;
         pthread_mutex_unlock(&pool->lock);
@@ -253,11 +262,66 @@ int mpm__pool_push(mpm__pool_t *pool, const mpm__accepted_t *a)
     pool->len++;
     pool->idle--; /* taken now, so the listener never over-commits */
     publish_counts(pool);
+    int batch = pool->batch;
     pthread_mutex_unlock(&pool->lock);
     /* After the unlock: a thread woken while the lock is held would only
      * block on it again (on one core, two extra context switches). */
-    pthread_cond_signal(&pool->work_ready);
+    if (!batch)
+        pthread_cond_signal(&pool->work_ready);
     return 0;
+}
+
+void mpm__pool_batch(mpm__pool_t *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->batch = 1;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+/* Signals n more sleeping threads (lock held on entry, released). Past
+ * the sleepers a signal would wake nobody, and be counted as coming. */
+static void wake_threads(mpm__pool_t *pool, unsigned n)
+{
+    unsigned can = pool->sleeping - pool->waking;
+    if (n > can)
+        n = can;
+    pool->waking += n;
+    pthread_mutex_unlock(&pool->lock);
+    while (n-- > 0)
+        pthread_cond_signal(&pool->work_ready);
+}
+
+void mpm__pool_kick(mpm__pool_t *pool, unsigned holders)
+{
+    pthread_mutex_lock(&pool->lock);
+    int progress = pool->taken != pool->kick_seen;
+    pool->kick_seen = pool->taken;
+    unsigned want = (pool->len + MPM__POOL_BATCH - 1) / MPM__POOL_BATCH;
+    /* A thread in an item comes back for the next one, unless it sits in
+     * a handler that blocks: it counts only while items are being taken. */
+    unsigned coming = pool->waking + (progress ? pool->running : 0);
+    want = want > coming ? want - coming : 0;
+    wake_threads(pool, want + holders);
+}
+
+void mpm__pool_watch(mpm__pool_t *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int stalled = pool->len > 0 && pool->taken == pool->watch_seen;
+    pool->watch_seen = pool->taken;
+    /* Signals sent but not taken up count for nothing here: the queue is
+     * stuck whatever they were expected to do. */
+    if (stalled)
+        pool->waking = 0;
+    wake_threads(pool, stalled ? pool->len : 0);
+}
+
+unsigned mpm__pool_queued(mpm__pool_t *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    unsigned len = pool->len;
+    pthread_mutex_unlock(&pool->lock);
+    return len;
 }
 
 void mpm__pool_idle_seen(mpm__pool_t *pool)

@@ -19,6 +19,12 @@ typedef struct mpm__pool mpm__pool_t;
 typedef int (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit,
                                  const mpm__accepted_t *a);
 
+/* Batch mode (mpm__pool_batch): queued items wait for whichever thread
+ * comes next, so a push wakes no thread; mpm__pool_kick wakes one for
+ * every MPM__POOL_BATCH queued, and a thread that finishes an item takes
+ * the next one itself before it sleeps. */
+#define MPM__POOL_BATCH 16
+
 struct mpm__pool {
     mpm_server_t *srv;
     mpm__pool_work_fn work;
@@ -40,6 +46,13 @@ struct mpm__pool {
     int listener_waiting;
     int init_failed;        /* a thread init hook failed */
     void *user;             /* the strategy's, set before the first push */
+    /* Batch mode: who will look at the queue without being signalled. */
+    int batch;
+    unsigned sleeping;      /* threads in the condition wait */
+    unsigned waking;        /* of which signalled, not yet back */
+    unsigned running;       /* threads in an item */
+    unsigned long taken;    /* items taken so far: progress */
+    unsigned long kick_seen, watch_seen; /* `taken` at the last kick, watch */
 };
 
 /* Allocates a pool and starts nthreads threads (thread init hooks run in
@@ -56,8 +69,28 @@ int mpm__pool_ready(mpm__pool_t *pool);
 unsigned mpm__pool_idle(mpm__pool_t *pool);
 
 /* Hands an accepted connection (copied) to an idle thread. Returns 0, or
- * MPM_EAGAIN if none is idle (the caller keeps the fd). */
+ * MPM_EAGAIN if none is idle (the caller keeps the fd). In batch mode the
+ * item is queued for the next thread free and no thread is woken: the
+ * caller calls mpm__pool_kick once it pushed what it had. */
 int mpm__pool_push(mpm__pool_t *pool, const mpm__accepted_t *a);
+
+/* Puts the pool in batch mode, before the first push. */
+void mpm__pool_batch(mpm__pool_t *pool);
+
+/* Batch mode, after a round of pushes: wakes threads for the queue, one
+ * per MPM__POOL_BATCH items queued, counting those already coming (woken,
+ * or running items while items were taken since the last kick), plus one
+ * for each of `holders` items just pushed that hold their thread for long.
+ * Call it before the caller sleeps. */
+void mpm__pool_kick(mpm__pool_t *pool, unsigned holders);
+
+/* Batch mode, on a timer while items are out: if items are queued and no
+ * thread took one since the last call, every queued item gets a thread of
+ * its own (handlers that block must not hold up the queue). */
+void mpm__pool_watch(mpm__pool_t *pool);
+
+/* Items queued and not yet taken by a thread. */
+unsigned mpm__pool_queued(mpm__pool_t *pool);
 
 /* Arms idle_efd: it becomes readable as soon as a thread is idle (at once if
  * one already is). Lets the listener wait for a thread and for a stop in one

@@ -109,13 +109,19 @@ static void on_wake(uv_poll_t *h, int status, int events)
     check_stop(ev);
 }
 
+void ev_moved(ev_child_t *ev)
+{
+    ev_admission(ev);
+    if (ev->stopping && all_done(ev))
+        uv_stop(&ev->loop);
+}
+
 /* After every loop iteration: connections moved, so may accepting. */
 static void on_check(uv_check_t *h)
 {
     ev_child_t *ev = h->data;
-    ev_admission(ev);
-    if (ev->stopping && all_done(ev))
-        uv_stop(&ev->loop);
+    ev_handback_awake(ev);
+    ev_moved(ev);
 }
 
 static int loop_open(ev_child_t *ev)
@@ -128,7 +134,10 @@ static int loop_open(ev_child_t *ev)
     uv_timer_init(&ev->loop, &ev->timer);
     uv_timer_init(&ev->loop, &ev->tick);
     uv_check_init(&ev->loop, &ev->check);
+    uv_prepare_init(&ev->loop, &ev->prepare);
+    uv_timer_init(&ev->loop, &ev->watch);
     ev->timer.data = ev->tick.data = ev->check.data = ev->handback.data = ev;
+    ev->prepare.data = ev->watch.data = ev;
     if ((rc = uv_async_init(&ev->loop, &ev->handback, ev_handback_cb)) < 0)
         return rc;
     ev->handback.data = ev;
@@ -145,6 +154,7 @@ static int loop_open(ev_child_t *ev)
     if ((rc = ev_accept_open(ev)) < 0)
         return rc;
     uv_check_start(&ev->check, on_check);
+    uv_prepare_start(&ev->prepare, ev_handback_prepare);
     uv_timer_start(&ev->tick, on_tick, 0, 10); /* until the threads are ready */
     return 0;
 }
@@ -163,7 +173,8 @@ static void loop_close(ev_child_t *ev)
     ev_conn_t *orphans = ev_handback_stop(ev);
     uv_handle_t *handles[] = {(uv_handle_t *)&ev->timer, (uv_handle_t *)&ev->tick,
                               (uv_handle_t *)&ev->check, (uv_handle_t *)&ev->handback,
-                              (uv_handle_t *)&ev->idle_poll};
+                              (uv_handle_t *)&ev->idle_poll, (uv_handle_t *)&ev->prepare,
+                              (uv_handle_t *)&ev->watch};
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++)
         if (uv_is_active(handles[i]) || handles[i]->loop == &ev->loop)
             if (!uv_is_closing(handles[i]))
@@ -206,6 +217,7 @@ static int event_serve(mpm_server_t *srv)
         return rc;
     }
     ev->pool->user = ev;
+    mpm__pool_batch(ev->pool);
     rc = loop_open(ev);
     if (rc == 0)
         (void)uv_run(&ev->loop, UV_RUN_DEFAULT); /* non-zero after uv_stop: handles left */

@@ -54,6 +54,9 @@ typedef struct ev_child {
     uv_timer_t timer;             /* the timeout queues' one timer */
     int64_t timer_at;             /* armed for (0: not) */
     uv_async_t handback;          /* pool threads hand connections back */
+    uv_prepare_t prepare;         /* before the loop sleeps: hand-backs, thread wake-ups */
+    uv_timer_t watch;             /* while items are out: stalls, deferred hand-backs */
+    unsigned holders;             /* pushed since the last kick, holding a thread for long */
     uv_poll_t wake[2];            /* the server's wake fds */
     unsigned nwake_watched;
     uv_poll_t accept_poll;        /* the listeners' epoll set */
@@ -82,6 +85,7 @@ typedef struct ev_child {
     /* The hand-back list, filled by pool threads under its lock. */
     pthread_mutex_t lock;
     ev_conn_t *back_head, *back_tail;
+    int loop_sleeping;            /* the loop may be asleep: a hand-back must wake it */
     int loop_closed;              /* threads free what they hand back */
     int orphaned;                 /* run() returned: the last such thread frees ev */
     atomic_uint outstanding;      /* connections in threads */
@@ -133,6 +137,15 @@ void ev_ready_push(ev_child_t *ev, ev_conn_t *e);
 void ev_ready_remove(ev_child_t *ev, ev_conn_t *e);
 int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a);
 void ev_handback_cb(uv_async_t *h);
+/* Just before the loop sleeps: takes what threads handed back meanwhile
+ * (they send no wake-up while the loop is awake), wakes threads for the
+ * iteration's ready heads and keeps the watch timer while items are out. */
+void ev_handback_prepare(uv_prepare_t *h);
+/* After the loop's poll: it is awake, hand-backs need not wake it. */
+void ev_handback_awake(ev_child_t *ev);
+/* The watch timer's period: how long a stalled queue or a deferred
+ * hand-back may wait at most. */
+#define EV_WATCH_MS 10
 /* The loop is ending: from now on threads free what they would hand back;
  * returns what they handed back before (free it once the loop's close
  * callbacks ran). */
@@ -146,6 +159,8 @@ void ev_child_free(ev_child_t *ev);
 
 /* event.c: the periodic check a graceful stop or an accept backoff needs. */
 void ev_tick_need(ev_child_t *ev);
+/* Connections moved between states: admission, and the end of a stop. */
+void ev_moved(ev_child_t *ev);
 
 /* event_accept.c */
 int ev_accept_open(ev_child_t *ev);

@@ -1,7 +1,12 @@
-/* Between the loop and the pool: complete heads go to idle threads (or wait
- * in the ready queue, never dropped); threads hand connections back on one
- * locked list and one uv_async_t, which coalesces wake-ups: one wake for
- * however many connections came back. Nothing here allocates. */
+/* Between the loop and the pool, both ways batched, since each crossing
+ * that wakes a thread costs two context switches. Complete heads go to the
+ * pool's queue as they come (or wait in the ready queue when no thread is
+ * free, never dropped) and the loop wakes threads once per iteration, just
+ * before it sleeps; a thread takes queued items one after the other. Threads
+ * hand connections back on one locked list, and wake the loop (one
+ * uv_async_t) only when it may be asleep and they have no queued item to go
+ * on with: the loop takes the list before it sleeps anyway. Nothing here
+ * allocates. */
 #include "event.h"
 #include "core/fdreg.h"
 
@@ -69,6 +74,7 @@ void ev_dispatch(ev_child_t *ev)
         ev->ready_head = e->next;
         e->next = NULL;
         e->in_worker = 1;
+        unsigned holds = e->pinned; /* a thread of its own, on the kick */
         atomic_fetch_add_explicit(&ev->outstanding, 1, memory_order_relaxed);
         if (mpm__pool_push(ev->pool, &a) < 0) {
             atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
@@ -82,6 +88,7 @@ void ev_dispatch(ev_child_t *ev)
             ev->ready_tail = NULL;
         ev->nready--;
         ev->in_workers++;
+        ev->holders += holds;
     }
     want_idle_thread(ev, 0);
 }
@@ -95,7 +102,10 @@ static void free_orphan(ev_conn_t *e)
     free(e);
 }
 
-static void hand_back(ev_child_t *ev, ev_conn_t *e)
+/* With `defer`, the thread goes on with a queued item and the loop hears
+ * of the connection when it next wakes (at the latest on its watch timer,
+ * should that item block). */
+static void hand_back(ev_child_t *ev, ev_conn_t *e, int defer)
 {
     pthread_mutex_lock(&ev->lock);
     if (ev->loop_closed) {
@@ -109,18 +119,22 @@ static void hand_back(ev_child_t *ev, ev_conn_t *e)
         return;
     }
     e->next = NULL;
-    int first = ev->back_head == NULL; /* later ones ride on its wake-up */
     if (ev->back_tail)
         ev->back_tail->next = e;
     else
         ev->back_head = e;
     ev->back_tail = e;
-    if (first)
+    /* One wake per sleep: whoever sends it clears the flag. Deferred
+     * hand-backs before this one ride on it too. */
+    int wake = !defer && ev->loop_sleeping;
+    if (wake) {
+        ev->loop_sleeping = 0;
         atomic_fetch_add_explicit(&ev->waking, 1, memory_order_acquire);
+    }
     pthread_mutex_unlock(&ev->lock);
     /* Outside the lock, so the loop it wakes does not block on it; the
      * loop closes the handle only once no thread is here (ev->waking). */
-    if (first) {
+    if (wake) {
         uv_async_send(&ev->handback);
         atomic_fetch_sub_explicit(&ev->waking, 1, memory_order_release);
     }
@@ -138,17 +152,25 @@ int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
     while (st == MPM__CONN_HANDLER)
         st = mpm__conn_run_request(e->c, unit);
     mpm__sb_set_worker_state(unit, MPM__SB_READY);
-    hand_back(pool->user, e);
+    hand_back(pool->user, e, mpm__pool_queued(pool) > 0);
     return 1; /* the loop owns the fd again */
 }
 
-void ev_handback_cb(uv_async_t *h)
+/* Takes the hand-back list; `sleeping`: the loop is about to sleep if it
+ * is empty, so from now on a hand-back must wake it. */
+static ev_conn_t *take_back(ev_child_t *ev, int sleeping)
 {
-    ev_child_t *ev = h->data;
     pthread_mutex_lock(&ev->lock);
     ev_conn_t *e = ev->back_head;
     ev->back_head = ev->back_tail = NULL;
+    if (!e && sleeping)
+        ev->loop_sleeping = 1;
     pthread_mutex_unlock(&ev->lock);
+    return e;
+}
+
+static void settle_back(ev_child_t *ev, ev_conn_t *e)
+{
     for (ev_conn_t *p = e; p; p = p->next)
         atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
     while (e) {
@@ -159,7 +181,46 @@ void ev_handback_cb(uv_async_t *h)
         ev_conn_settle(e, e->c->state);
         e = next;
     }
+}
+
+void ev_handback_cb(uv_async_t *h)
+{
+    ev_child_t *ev = h->data;
+    settle_back(ev, take_back(ev, 0));
     ev_dispatch(ev);
+}
+
+void ev_handback_awake(ev_child_t *ev)
+{
+    pthread_mutex_lock(&ev->lock);
+    ev->loop_sleeping = 0;
+    pthread_mutex_unlock(&ev->lock);
+}
+
+static void on_watch(uv_timer_t *t)
+{
+    ev_child_t *ev = t->data;
+    if (ev->in_workers == 0) {
+        uv_timer_stop(t);
+        return;
+    }
+    mpm__pool_watch(ev->pool);
+}
+
+void ev_handback_prepare(uv_prepare_t *h)
+{
+    ev_child_t *ev = h->data;
+    int moved = 0;
+    for (ev_conn_t *e; (e = take_back(ev, 1)) != NULL; moved = 1)
+        settle_back(ev, e);
+    if (moved) {
+        ev_dispatch(ev);
+        ev_moved(ev);
+    }
+    mpm__pool_kick(ev->pool, ev->holders);
+    ev->holders = 0;
+    if (ev->in_workers > 0 && !uv_is_active((uv_handle_t *)&ev->watch))
+        uv_timer_start(&ev->watch, on_watch, EV_WATCH_MS, EV_WATCH_MS);
 }
 
 ev_conn_t *ev_handback_stop(ev_child_t *ev)

@@ -777,6 +777,51 @@ static void ready_request_runs_when_thread_frees(void **state)
     }
 }
 
+/* Handlers that block hold up nobody else: with every thread but one
+ * asleep in a handler, requests that arrive with them and after them are
+ * answered at once. (Threads take queued requests one after the other,
+ * woken once per batch; a queue that stops moving must wake more.) */
+#define BLOCK_THREADS 8
+#define BLOCK_NAP_MS 3000
+#define BLOCK_BOUND_MS 1500
+
+static void blocked_handlers_leave_the_queue_moving(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start_with(fx, NULL, "8", 64);
+    tc_conn_t *nap[BLOCK_THREADS - 1];
+    for (int i = 0; i < BLOCK_THREADS - 1; i++)
+        nap[i] = th_connect(fx, s->port);
+    tc_conn_t *quick = th_connect(fx, s->port);
+    /* Back to back, so that they reach the child's queue together with
+     * the quick request last. */
+    char req[96];
+    snprintf(req, sizeof(req), "GET /nap?ms=%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+             BLOCK_NAP_MS);
+    for (int i = 0; i < BLOCK_THREADS - 1; i++)
+        th_send(nap[i], req);
+    int64_t t0 = tc_now_ms();
+    th_send(quick, GET_CLOSE);
+    tc_response_t r;
+    int rc = tc_read_response(quick, &r, 0, 10000);
+    int64_t took = tc_now_ms() - t0;
+    if (rc != TC_OK || r.status != 200 || took >= BLOCK_BOUND_MS)
+        fail_msg("the request sent with %d blocking ones took %lld ms (%s)", BLOCK_THREADS - 1,
+                 (long long)took, tc_result_name(rc));
+    tc_response_free(&r);
+    for (int i = 0; i < 3; i++) {
+        took = timed_get(s->port, 10000);
+        if (took < 0 || took >= BLOCK_BOUND_MS)
+            fail_msg("request %d took %lld ms (-1: none) while %d handlers block", i,
+                     (long long)took, BLOCK_THREADS - 1);
+    }
+    for (int i = 0; i < BLOCK_THREADS - 1; i++) {
+        th_read(nap[i], &r, 0);
+        assert_int_equal(r.status, 200);
+        tc_response_free(&r);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Admission: a busy child leaves new connections to the others          */
 
@@ -946,6 +991,8 @@ int main(void)
         EV_CASE(pinned_connection_keeps_its_thread),
         EV_CASE(connection_limit_closes_oldest_parked),
         EV_CASE(ready_request_runs_when_thread_frees),
+        EV_CASE(blocked_handlers_leave_the_queue_moving),
+        EV_CASE_MP(blocked_handlers_leave_the_queue_moving),
         EV_CASE_MP(busy_child_leaves_connections_to_others),
         EV_CASE(stalled_reader_closed_after_timeout),
         EV_CASE(graceful_restarts_under_keepalive_load), /* mpmserve: a master */
