@@ -4,6 +4,7 @@
 #include "fdreg.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -271,10 +272,23 @@ int mpm__pool_push(mpm__pool_t *pool, const mpm__accepted_t *a)
     return 0;
 }
 
+/* The CPUs this process may run on (its affinity mask, as taskset or a
+ * container sets it), at least 1. */
+static unsigned usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 void mpm__pool_batch(mpm__pool_t *pool)
 {
+    unsigned ncpu = usable_cpus();
     pthread_mutex_lock(&pool->lock);
     pool->batch = 1;
+    pool->ncpu = ncpu;
     pthread_mutex_unlock(&pool->lock);
 }
 
@@ -296,7 +310,9 @@ void mpm__pool_kick(mpm__pool_t *pool, unsigned holders)
     pthread_mutex_lock(&pool->lock);
     int progress = pool->taken != pool->kick_seen;
     pool->kick_seen = pool->taken;
-    unsigned want = (pool->len + MPM__POOL_BATCH - 1) / MPM__POOL_BATCH;
+    /* CPU-bound handlers on a many-core machine run in parallel; on one
+     * core one thread drains the whole batch without a switch. */
+    unsigned want = pool->len < pool->ncpu ? pool->len : pool->ncpu;
     /* A thread in an item comes back for the next one, unless it sits in
      * a handler that blocks: it counts only while items are being taken. */
     unsigned coming = pool->waking + (progress ? pool->running : 0);

@@ -20,10 +20,10 @@ typedef int (*mpm__pool_work_fn)(mpm__pool_t *pool, mpm__sb_worker_t *unit,
                                  const mpm__accepted_t *a);
 
 /* Batch mode (mpm__pool_batch): queued items wait for whichever thread
- * comes next, so a push wakes no thread; mpm__pool_kick wakes one for
- * every MPM__POOL_BATCH queued, and a thread that finishes an item takes
- * the next one itself before it sleeps. */
-#define MPM__POOL_BATCH 16
+ * comes next, so a push wakes no thread; mpm__pool_kick wakes one per
+ * queued item up to the CPUs the process may run on (more could not run
+ * at once: they would only switch), and a thread that finishes an item
+ * takes the next one itself before it sleeps. */
 
 struct mpm__pool {
     mpm_server_t *srv;
@@ -53,6 +53,7 @@ struct mpm__pool {
     unsigned running;       /* threads in an item */
     unsigned long taken;    /* items taken so far: progress */
     unsigned long kick_seen, watch_seen; /* `taken` at the last kick, watch */
+    unsigned ncpu;          /* CPUs this process may run on (at batch start) */
 };
 
 /* Allocates a pool and starts nthreads threads (thread init hooks run in
@@ -78,7 +79,7 @@ int mpm__pool_push(mpm__pool_t *pool, const mpm__accepted_t *a);
 void mpm__pool_batch(mpm__pool_t *pool);
 
 /* Batch mode, after a round of pushes: wakes threads for the queue, one
- * per MPM__POOL_BATCH items queued, counting those already coming (woken,
+ * per item queued up to the CPU count, counting those already coming (woken,
  * or running items while items were taken since the last kick), plus one
  * for each of `holders` items just pushed that hold their thread for long.
  * Call it before the caller sleeps. */
