@@ -46,6 +46,12 @@ static void on_ready(uv_poll_t *h, int status, int events)
     (void)status; /* an error shows in the step's own I/O */
     (void)events;
     ev_conn_t *e = h->data;
+    if (e->pinned) {
+        /* Its first bytes are here: its thread takes it from the handshake
+         * on (ev_conn_open). */
+        ev_conn_settle(e, MPM__CONN_HANDLER);
+        return;
+    }
     ev_conn_settle(e, mpm__conn_step(e->c));
 }
 
@@ -196,10 +202,16 @@ ev_conn_t *ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
     ev->all_tail = e;
     ev->nconns++;
     if (c->tp->pinned) {
-        /* Its thread takes it from the handshake on and keeps it. */
+        /* Its thread takes it from the handshake on and keeps it, but only
+         * once the client's first bytes are here: a client that connects
+         * and sends nothing holds no thread, and meets the handshake's
+         * deadline (the first head's) on the loop. */
         e->pinned = 1;
-        ev_ready_push(ev, e);
-        ev_dispatch(ev);
+        c->state = MPM__CONN_HANDSHAKE;
+        c->wait_events = POLLIN;
+        c->handshake_deadline =
+            mpm__read_deadline(c, &ev->srv->cfg.s.header_timeout, c->accepted_ms, 0);
+        ev_conn_settle(e, MPM__CONN_HANDSHAKE);
         return e;
     }
     if (ev->stopping == MPM__STOP_GRACEFUL)

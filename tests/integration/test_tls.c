@@ -669,6 +669,25 @@ static void pinned_tls_connection_holds_its_thread(void **state)
 
 #define MANY 1000
 
+/* event, pinned: a client that connects to the TLS port and sends nothing
+ * holds no thread (it waits on the loop for its first bytes), so two
+ * threads and six such clients still leave room for a real one. */
+static void silent_tls_clients_hold_no_thread(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {
+        CERT_A, "--set", "ThreadsPerChild=2", "--set", "StartServers=1", "--set",
+        "ServerLimit=1", "--set", "MaxRequestWorkers=2", "--set", "MinSpareThreads=1", "--set",
+        "MaxSpareThreads=2", "--set", "RequestReadTimeout=header=60", NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    for (int i = 0; i < 6; i++)
+        (void)th_connect(fx, s.tls);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
+    tls_info_t info = tls_info(c);
+    assert_string_equal(info.tls, "true");
+}
+
 static void unpinned_thousand_idle_tls_connections(void **state)
 {
     th_fixture_t *fx = *state;
@@ -1050,6 +1069,7 @@ int main(void)
         TLS_CASE(no_tickets_no_resumption_tls12, "prefork"),
         TLS_CASE(pinned_tls_connection_holds_its_thread, "event"),
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
+        TLS_CASE(silent_tls_clients_hold_no_thread, "event"),
         TLS_MATRIX(not_tls_is_closed_and_serving_goes_on),
         TLS_MATRIX(graceful_restart_loads_the_new_certificate),
         TLS_CASE(bad_key_file_stops_the_start, "worker"),
