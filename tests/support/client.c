@@ -331,7 +331,7 @@ static void trim_range(const char **s, size_t *n)
         (*n)--;
 }
 
-static int parse_status_line(const char *line, size_t n, tc_response_t *r)
+int tc_parse_status_line(const char *line, size_t n, tc_response_t *r)
 {
     char tmp[256];
     if (n >= sizeof(tmp) || n < 12)
@@ -349,7 +349,7 @@ static int parse_status_line(const char *line, size_t n, tc_response_t *r)
     return TC_OK;
 }
 
-static int add_header(tc_response_t *r, const char *line, size_t n)
+int tc_add_header(tc_response_t *r, const char *line, size_t n)
 {
     const char *colon = memchr(line, ':', n);
     if (!colon || colon == line)
@@ -377,7 +377,7 @@ static int read_head(tc_conn_t *c, tc_response_t *r, int64_t deadline)
     int rc = need_line(c, 0, &eol, deadline);
     if (rc != TC_OK)
         return rc;
-    rc = parse_status_line(c->buf, eol, r);
+    rc = tc_parse_status_line(c->buf, eol, r);
     if (rc != TC_OK)
         return rc;
     size_t pos = eol + 2;
@@ -387,7 +387,7 @@ static int read_head(tc_conn_t *c, tc_response_t *r, int64_t deadline)
             return rc;
         if (eol == pos)
             break;
-        rc = add_header(r, c->buf + pos, eol - pos);
+        rc = tc_add_header(r, c->buf + pos, eol - pos);
         if (rc != TC_OK)
             return rc;
         pos = eol + 2;

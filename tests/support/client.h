@@ -77,6 +77,12 @@ int tc_send_while_reading(tc_conn_t *c, const void *data, size_t len, int timeou
 int tc_read_response(tc_conn_t *c, tc_response_t *r, int head_request, int timeout_ms);
 void tc_response_free(tc_response_t *r);
 
+/* The pieces of tc_read_response() other transports' clients reuse (the
+ * TLS test client): a status line and one header line, n bytes without
+ * their CRLF, into r. TC_OK, TC_PROTO, or TC_SYSERR (no memory). */
+int tc_parse_status_line(const char *line, size_t n, tc_response_t *r);
+int tc_add_header(tc_response_t *r, const char *line, size_t n);
+
 /* First header with this name (case-insensitive), or NULL. */
 const char *tc_header(const tc_response_t *r, const char *name);
 /* Whether a comma-separated header contains token (case-insensitive). */

@@ -245,65 +245,18 @@ static int need(ttls_conn_t *c, size_t n, int64_t deadline)
     return TC_OK;
 }
 
-static char *dup_range(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-static int parse_status_line(const char *s, size_t n, tc_response_t *r)
-{
-    if (n < 12 || strncmp(s, "HTTP/1.", 7) != 0 || (s[7] != '0' && s[7] != '1') || s[8] != ' ')
-        return TC_PROTO;
-    for (int i = 9; i < 12; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return TC_PROTO;
-    r->version = s[7] == '1' ? 11 : 10;
-    r->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
-    if (n > 13)
-        snprintf(r->reason, sizeof r->reason, "%.*s", (int)(n - 13 < 63 ? n - 13 : 63), s + 13);
-    return TC_OK;
-}
-
-static int add_header(tc_response_t *r, const char *line, size_t n)
-{
-    const char *colon = memchr(line, ':', n);
-    if (!colon || colon == line)
-        return TC_PROTO;
-    const char *v = colon + 1;
-    size_t vn = n - (size_t)(v - line);
-    while (vn > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        vn--;
-    }
-    while (vn > 0 && (v[vn - 1] == ' ' || v[vn - 1] == '\t'))
-        vn--;
-    tc_header_t *nh = realloc(r->headers, (r->nheaders + 1) * sizeof(*nh));
-    if (!nh)
-        return TC_SYSERR;
-    r->headers = nh;
-    nh[r->nheaders].name = dup_range(line, (size_t)(colon - line));
-    nh[r->nheaders].value = dup_range(v, vn);
-    r->nheaders++;
-    return TC_OK;
-}
-
 static int read_head(ttls_conn_t *c, tc_response_t *r, int64_t deadline)
 {
     size_t eol;
     int rc = need_line(c, 0, &eol, deadline);
     if (rc == TC_OK)
-        rc = parse_status_line(c->buf, eol, r);
+        rc = tc_parse_status_line(c->buf, eol, r);
     size_t pos = eol + 2;
     while (rc == TC_OK) {
         rc = need_line(c, pos, &eol, deadline);
         if (rc != TC_OK || eol == pos)
             break;
-        rc = add_header(r, c->buf + pos, eol - pos);
+        rc = tc_add_header(r, c->buf + pos, eol - pos);
         pos = eol + 2;
     }
     if (rc == TC_OK)
