@@ -531,14 +531,19 @@ static void sni_picks_the_certificate(void **state)
 
 #define RESUME_TRIES 24
 
-/* Pool sizes with at least 3 children, each easy to fill. */
+/* Pool sizes with at least 3 children, each easy to fill. A held
+ * connection must keep holding its worker however slow the machine is:
+ * at the default KeepAliveTimeout (5 s) a loaded CI machine let the first
+ * child's connections time out and that child take every new one. */
 static const char *const *three_children(const th_fixture_t *fx)
 {
     static const char *const prefork[] = {"--set", "StartServers=3", "--set", "MinSpareServers=1",
-                                          "--set", "MaxSpareServers=10", NULL};
+                                          "--set", "MaxSpareServers=10", "--set",
+                                          "KeepAliveTimeout=120", NULL};
     static const char *const threads[] = {"--set", "StartServers=3", "--set", "ThreadsPerChild=2",
                                           "--set", "MinSpareThreads=2", "--set",
-                                          "MaxSpareThreads=20", NULL};
+                                          "MaxSpareThreads=20", "--set", "KeepAliveTimeout=120",
+                                          NULL};
     return strcmp(fx->strategy, "prefork") == 0 ? prefork : threads;
 }
 
@@ -549,7 +554,7 @@ static const char *const *three_children(const th_fixture_t *fx)
 static void resume_on_another_child(th_fixture_t *fx, int max_version, const char *tickets)
 {
     const char *extra[32] = {CERT_A, "--set", tickets};
-    size_t n = 7;
+    size_t n = 6; /* after the six above: a NULL between would end the list there */
     for (const char *const *a = three_children(fx); *a; a++)
         extra[n++] = *a;
     extra[n] = NULL;
