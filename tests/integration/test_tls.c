@@ -843,14 +843,22 @@ static int new_certificate_for_good(void *arg)
     return sc->streak >= NEW_CERT_STREAK;
 }
 
+/* Copies a.test's certificate and key to files of this case's own
+ * (NAME-STRATEGY.pem / .key under the group's directory), which the case
+ * may then overwrite while the server runs. */
+static void own_copy_of_a(const th_fixture_t *fx, const char *name, char *cert, char *key)
+{
+    snprintf(cert, TCERT_PATH_MAX, "%s/%s-%s.pem", g_dir, name, fx->strategy);
+    snprintf(key, TCERT_PATH_MAX, "%s/%s-%s.key", g_dir, name, fx->strategy);
+    assert_int_equal(tcert_copy_file(g_a.cert, cert), 0);
+    assert_int_equal(tcert_copy_file(g_a.key, key), 0);
+}
+
 static void graceful_restart_loads_the_new_certificate(void **state)
 {
     th_fixture_t *fx = *state;
     char cert[TCERT_PATH_MAX], key[TCERT_PATH_MAX];
-    snprintf(cert, sizeof cert, "%s/live-%s.pem", g_dir, fx->strategy);
-    snprintf(key, sizeof key, "%s/live-%s.key", g_dir, fx->strategy);
-    assert_int_equal(tcert_copy_file(g_a.cert, cert), 0);
-    assert_int_equal(tcert_copy_file(g_a.key, key), 0);
+    own_copy_of_a(fx, "live", cert, key);
     const char *const extra[] = {"--cert", cert, "--key", key, NULL};
     tls_server_t s = start_server(fx, 0, extra);
 
@@ -976,14 +984,11 @@ static void restart_with_broken_key_keeps_serving(void **state)
 {
     th_fixture_t *fx = *state;
     char cert[TCERT_PATH_MAX], key[TCERT_PATH_MAX];
-    snprintf(cert, sizeof cert, "%s/keep-%s.pem", g_dir, fx->strategy);
-    snprintf(key, sizeof key, "%s/keep-%s.key", g_dir, fx->strategy);
-    assert_int_equal(tcert_copy_file(g_a.cert, cert), 0);
-    assert_int_equal(tcert_copy_file(g_a.key, key), 0);
+    own_copy_of_a(fx, "keep", cert, key);
     const char *const extra[] = {"--cert", cert, "--key", key, NULL};
     tls_server_t s = start_server(fx, 1, extra);
-    /* The ports are printed before the files are read: a first connection
-     * shows they were. */
+    /* A first connection: the server serves with the files as they were
+     * before the case breaks the key. */
     tls_info(tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL));
 
     assert_int_equal(tcert_copy_file(g_badkey, key), 0);
