@@ -111,6 +111,23 @@ static int admit_on(ev_child_t *ev, unsigned li)
     return admit(ev) && (!ev->srv->listeners[li].tp->pinned || thread_free_now(ev));
 }
 
+/* The listeners admission lets in now, as a mask: admit() once, not once
+ * per listener (it moves the hysteresis and takes the pool's lock). */
+static unsigned admitted_listeners(ev_child_t *ev)
+{
+    if (!admit(ev))
+        return 0;
+    int free_now = -1; /* asked only if a pinned listener needs it */
+    unsigned mask = 0;
+    for (unsigned i = 0; i < ev->srv->nlisteners; i++) {
+        if (ev->srv->listeners[i].tp->pinned && free_now < 0)
+            free_now = thread_free_now(ev);
+        if (!ev->srv->listeners[i].tp->pinned || free_now)
+            mask |= 1u << i;
+    }
+    return mask;
+}
+
 /* The connection that woke this child is taken even if admission closed
  * since: the kernel woke no other child for it (the ready queue holds it
  * until a thread is free). */
@@ -155,10 +172,7 @@ void ev_admission(ev_child_t *ev)
 {
     if (ev->accept_ep < 0)
         return;
-    unsigned want = 0;
-    for (unsigned i = 0; i < ev->srv->nlisteners; i++)
-        if (admit_on(ev, i))
-            want |= 1u << i;
+    unsigned want = admitted_listeners(ev);
     if (want == ev->accepting)
         return;
     for (unsigned i = 0; i < ev->srv->nlisteners; i++) {
