@@ -149,6 +149,12 @@ struct mpm__conn {
     off_t file_off;
     size_t file_left;
     void *owner;              /* the driving strategy's per-connection data */
+    /* What the transport's last socket call in each direction found: 1
+     * once a call would block (or, for TCP, a read came back short), 0
+     * once one moved bytes. A loop told of readiness only when it changes
+     * (edge-triggered epoll, event) waits for a direction only while it is
+     * dry; the transports keep these (mpm__conn_saw). */
+    unsigned char in_dry, out_dry;
 };
 
 /* The poll events a transport's MPM__WANT_READ / MPM__WANT_WRITE waits for. */
@@ -161,6 +167,17 @@ static inline short mpm__want_events(ssize_t want)
 static inline int mpm__would_block(ssize_t rc)
 {
     return rc == MPM__WANT_READ || rc == MPM__WANT_WRITE;
+}
+
+/* A transport's socket call returned rc: a would-block leaves its
+ * direction dry (see in_dry). Returns rc. */
+static inline ssize_t mpm__conn_saw(mpm__conn_t *c, ssize_t rc)
+{
+    if (rc == MPM__WANT_READ)
+        c->in_dry = 1;
+    else if (rc == MPM__WANT_WRITE)
+        c->out_dry = 1;
+    return rc;
 }
 
 /* Outcome of waiting for the socket. */

@@ -11,11 +11,14 @@ static ssize_t tcp_recv(mpm__conn_t *c, void *buf, size_t len)
 {
     for (;;) {
         ssize_t n = recv(c->fd, buf, len, 0);
-        if (n >= 0)
+        if (n >= 0) {
+            /* A stream socket returns less only when it had no more. */
+            c->in_dry = (size_t)n < len;
             return n;
+        }
         if (errno == EINTR)
             continue;
-        return errno == EWOULDBLOCK ? MPM__WANT_READ : -errno;
+        return errno == EWOULDBLOCK ? mpm__conn_saw(c, MPM__WANT_READ) : -errno;
     }
 }
 
@@ -26,11 +29,13 @@ static ssize_t tcp_sendv(mpm__conn_t *c, const struct iovec *iov, int iovcnt)
     struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
     for (;;) {
         ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-        if (n >= 0)
+        if (n >= 0) {
+            c->out_dry = 0;
             return n;
+        }
         if (errno == EINTR)
             continue;
-        return errno == EWOULDBLOCK ? MPM__WANT_WRITE : -errno;
+        return errno == EWOULDBLOCK ? mpm__conn_saw(c, MPM__WANT_WRITE) : -errno;
     }
 }
 
@@ -69,7 +74,9 @@ static ssize_t tcp_sendfile(mpm__conn_t *c, int fd, off_t *off, size_t len)
             ;
     }
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return n;
+    if (n > 0)
+        c->out_dry = 0;
+    return mpm__conn_saw(c, n);
 }
 
 static void tcp_shutdown_write(mpm__conn_t *c)

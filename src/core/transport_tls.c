@@ -48,9 +48,9 @@ static ssize_t tls_failure(mpm__conn_t *c, int ret)
     int e = SSL_get_error(t->ssl, ret);
     switch (e) {
     case SSL_ERROR_WANT_READ:
-        return MPM__WANT_READ;
+        return mpm__conn_saw(c, MPM__WANT_READ);
     case SSL_ERROR_WANT_WRITE:
-        return MPM__WANT_WRITE;
+        return mpm__conn_saw(c, MPM__WANT_WRITE);
     case SSL_ERROR_ZERO_RETURN:
         return 0; /* close_notify: the end of the stream */
     case SSL_ERROR_SYSCALL:
@@ -109,8 +109,10 @@ static ssize_t tls_recv(mpm__conn_t *c, void *buf, size_t len)
     tls_conn_t *t = state_of(c);
     size_t got = 0;
     call_begins();
-    if (SSL_read_ex(t->ssl, buf, len, &got) == 1)
+    if (SSL_read_ex(t->ssl, buf, len, &got) == 1) {
+        c->in_dry = 0; /* records may wait in the socket still */
         return (ssize_t)got;
+    }
     return tls_failure(c, 0);
 }
 
@@ -147,6 +149,7 @@ static ssize_t tls_sendv(mpm__conn_t *c, const struct iovec *iov, int iovcnt)
     call_begins();
     if (SSL_write_ex(t->ssl, buf, len, &done) == 1) {
         t->write_retry = 0;
+        c->out_dry = 0;
         return (ssize_t)done;
     }
     ssize_t rc = tls_failure(c, 0);

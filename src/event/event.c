@@ -151,7 +151,7 @@ static int loop_open(ev_child_t *ev)
         ev->nwake_watched++;
         uv_poll_start(&ev->wake[i], UV_READABLE, on_wake);
     }
-    if ((rc = ev_accept_open(ev)) < 0)
+    if ((rc = ev_io_open(ev)) < 0 || (rc = ev_accept_open(ev)) < 0)
         return rc;
     uv_check_start(&ev->check, on_check);
     uv_prepare_start(&ev->prepare, ev_handback_prepare);
@@ -159,16 +159,13 @@ static int loop_open(ev_child_t *ev)
     return 0;
 }
 
-/* Ends the loop's part: connections in threads lose their poll handles
- * (their threads free them when done), the rest is closed; then the
- * handles, and the loop once their close callbacks ran. */
+/* Ends the loop's part: connections in threads are left to their threads
+ * (they free them when done), the rest is closed; then the handles, and
+ * the loop once their close callbacks ran. */
 static void loop_close(ev_child_t *ev)
 {
     if (!ev->loop_open)
         return;
-    for (ev_conn_t *e = ev->all_head; e; e = e->all_next)
-        if (e->in_worker)
-            uv_close((uv_handle_t *)&e->poll, NULL);
     ev_conn_close_all(ev);
     ev_conn_t *orphans = ev_handback_stop(ev);
     uv_handle_t *handles[] = {(uv_handle_t *)&ev->timer, (uv_handle_t *)&ev->tick,
@@ -182,12 +179,15 @@ static void loop_close(ev_child_t *ev)
     for (unsigned i = 0; i < ev->nwake_watched; i++)
         uv_close((uv_handle_t *)&ev->wake[i], NULL);
     ev_accept_close(ev);
+    ev_io_close(ev);
     uv_run(&ev->loop, UV_RUN_DEFAULT);
     ev_handback_free(orphans);
     if (uv_loop_close(&ev->loop) != 0)
         mpm__log(ev->srv, MPM_LOG_WARN, "event loop closed with handles left");
     if (ev->accept_ep >= 0)
         mpm__fdreg_close(ev->accept_ep);
+    if (ev->io_ep >= 0)
+        mpm__fdreg_close(ev->io_ep);
 }
 
 
@@ -197,7 +197,7 @@ static ev_child_t *child_new(mpm_server_t *srv)
     if (!ev)
         return NULL;
     ev->srv = srv;
-    ev->accept_ep = -1;
+    ev->accept_ep = ev->io_ep = -1;
     ev->factor_milli = srv->cfg.s.async_worker_factor_milli;
     ev->conn_limit = srv->cfg.s.async_connection_limit ? srv->cfg.s.async_connection_limit
                                                        : default_conn_limit();

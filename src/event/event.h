@@ -8,6 +8,7 @@
 #include "core/pool.h"
 
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <uv.h>
 
 /* Timeout queues: FIFO lists, one per timeout value, driven by one timer.
@@ -21,6 +22,12 @@
 
 typedef struct ev_conn ev_conn_t;
 
+/* A connection in the loop's epoll set (event_io.c). */
+typedef enum ev_io_state { EV_IO_NONE, EV_IO_ARMED, EV_IO_DISARMED } ev_io_state_t;
+
+/* Readiness events taken per wake-up. */
+#define EV_IO_BATCH 256
+
 typedef struct ev_tq {
     ev_conn_t *head, *tail;
 } ev_tq_t;
@@ -32,7 +39,6 @@ typedef enum ev_count { EV_COUNT_NONE, EV_COUNT_READING, EV_COUNT_PARKED, EV_COU
 struct ev_conn {
     mpm__conn_t *c;
     struct ev_child *ev;
-    uv_poll_t poll;
     ev_conn_t *tq_prev, *tq_next; /* in a timeout queue */
     int64_t check_ms;             /* when its queue looks at it again */
     int64_t deadline_ms;          /* what it waits until (ev_tq_add) */
@@ -43,8 +49,12 @@ struct ev_conn {
     unsigned char in_worker;      /* a pool thread has it */
     unsigned char pinned;         /* its transport keeps it on one thread for life */
     unsigned char park_pending;   /* parked, buffers not yet given back */
-    unsigned char polling;        /* poll started */
-    int poll_events;              /* UV_READABLE / UV_WRITABLE while started */
+    /* Readiness (event_io.c), the loop's alone: an edge came since the
+     * loop last did I/O that way; with c->in_dry / c->out_dry it tells
+     * whether to try now or wait for the next edge. */
+    unsigned char rd_edge, wr_edge;
+    unsigned char io_state;       /* ev_io_state_t */
+    unsigned char worker_edges;   /* edges while a thread had it */
 };
 
 typedef struct ev_child {
@@ -59,6 +69,10 @@ typedef struct ev_child {
     unsigned holders;             /* pushed since the last kick, holding a thread for long */
     uv_poll_t wake[2];            /* the server's wake fds */
     unsigned nwake_watched;
+    uv_poll_t io_poll;            /* the connections' epoll set (event_io.c) */
+    int io_ep;
+    struct epoll_event io_batch[EV_IO_BATCH]; /* the events being handled */
+    int io_n, io_i;               /* how many, which one */
     uv_poll_t accept_poll;        /* the listeners' epoll set */
     int accept_ep;
     unsigned accepting;           /* bit i: listener i is watched */
@@ -115,8 +129,32 @@ void ev_tq_arm(ev_child_t *ev);
 #define EV_TRIM_EVERY_MS 1000
 void ev_trim_after_parking(ev_child_t *ev, int64_t now);
 
+/* event_io.c: every connection's fd sits in one epoll set of the loop's,
+ * edge-triggered, from accept to close: no epoll_ctl per request. */
+int ev_io_open(ev_child_t *ev);
+void ev_io_close(ev_child_t *ev);
+/* Registers e (both directions); its fd counts as dry until its first
+ * edges, which the kernel sends at once for what is ready. */
+int ev_io_add(ev_child_t *ev, ev_conn_t *e);
+/* Out of the set (and out of the events being handled). */
+void ev_io_remove(ev_child_t *ev, ev_conn_t *e);
+/* A thread took e: edges are only noted, and after a few the fd is
+ * disarmed so that a handler reading its body does not keep waking the
+ * loop. A thread that keeps e for life (pinned) takes it out. */
+void ev_io_to_thread(ev_child_t *ev, ev_conn_t *e);
+/* e came back from its thread: re-armed if it was disarmed; a negative
+ * error if it cannot be watched again (close it). */
+int ev_io_from_thread(ev_child_t *ev, ev_conn_t *e);
+/* Whether what e's state waits for may be there now (no edge needed). */
+int ev_io_ready(const ev_conn_t *e);
+/* The loop is about to do I/O the way e waits: edges before it are spent. */
+void ev_io_consume(ev_conn_t *e);
+/* An edge came for e: stepped if the loop has it and it is ready. */
+void ev_conn_io(ev_conn_t *e);
+
 /* event_conn.c */
-ev_conn_t *ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a);
+/* 0, or -1 when it could not be opened (the caller closes a->fd). */
+int ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a);
 /* The connection reached state st (in the loop): watch, queue, count or
  * dispatch it accordingly. */
 void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st);

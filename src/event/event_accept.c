@@ -144,7 +144,7 @@ static void accept_from(ev_child_t *ev, unsigned li)
             ev->backoff_until = mpm__now_ms() + backoff;
         if (fd < 0)
             return;
-        if (!ev_conn_open(ev, &a))
+        if (ev_conn_open(ev, &a) < 0)
             mpm__fdreg_close(fd);
         make_room(ev);
         unsigned max = srv->cfg.s.max_connections_per_child;

@@ -41,38 +41,21 @@ static void set_count(ev_conn_t *e, ev_count_t which)
     e->count = (unsigned char)which;
 }
 
-static void on_ready(uv_poll_t *h, int status, int events)
+/* What e waits for may be there: the step the loop takes now. */
+static mpm__conn_state_t step(ev_conn_t *e)
 {
-    (void)status; /* an error shows in the step's own I/O */
-    (void)events;
-    ev_conn_t *e = h->data;
+    ev_io_consume(e);
     if (e->pinned) {
         /* Its first bytes are here: its thread takes it from the handshake
          * on (ev_conn_open). */
-        ev_conn_settle(e, MPM__CONN_HANDLER);
-        return;
+        return MPM__CONN_HANDLER;
     }
-    ev_conn_settle(e, mpm__conn_step(e->c));
+    return mpm__conn_step(e->c);
 }
 
-static void watch(ev_conn_t *e, short wait_events)
+static int waits(mpm__conn_state_t st)
 {
-    int want = wait_events & POLLOUT ? UV_WRITABLE : UV_READABLE;
-    if (e->polling && e->poll_events == want)
-        return;
-    if (uv_poll_start(&e->poll, want, on_ready) != 0) {
-        ev_conn_close(e);
-        return;
-    }
-    e->polling = 1;
-    e->poll_events = want;
-}
-
-static void unwatch(ev_conn_t *e)
-{
-    if (e->polling)
-        uv_poll_stop(&e->poll);
-    e->polling = 0;
+    return st != MPM__CONN_CLOSE && st != MPM__CONN_HANDLER;
 }
 
 static ev_count_t count_for(mpm__conn_state_t st)
@@ -103,12 +86,15 @@ static void set_park_pending(ev_conn_t *e, int on)
 void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
 {
     ev_child_t *ev = e->ev;
+    /* Each step that ends waiting again found its direction dry, or had
+     * not tried it yet (a response just done): at most one more round. */
+    while (waits(st) && ev->stopping != MPM__STOP_NOW && ev_io_ready(e))
+        st = step(e);
     if (st == MPM__CONN_CLOSE || ev->stopping == MPM__STOP_NOW) {
         ev_conn_close(e);
         return;
     }
     if (st == MPM__CONN_HANDLER) {
-        unwatch(e);
         ev_tq_remove(ev, e);
         set_count(e, EV_COUNT_NONE);
         ev_ready_push(ev, e);
@@ -128,7 +114,6 @@ void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
         deadline = soon < deadline ? soon : deadline;
     }
     ev_tq_add(ev, e, deadline);
-    watch(e, e->c->wait_events);
 }
 
 void ev_conn_timed_out(ev_conn_t *e)
@@ -157,15 +142,6 @@ static void unlink_all(ev_child_t *ev, ev_conn_t *e)
     ev->nconns--;
 }
 
-static void on_closed(uv_handle_t *h)
-{
-    ev_conn_t *e = h->data;
-    int fd = e->c->fd;
-    mpm__conn_free(e->c);
-    mpm__fdreg_close(fd);
-    free(e);
-}
-
 void ev_conn_close(ev_conn_t *e)
 {
     ev_child_t *ev = e->ev;
@@ -174,23 +150,26 @@ void ev_conn_close(ev_conn_t *e)
     set_count(e, EV_COUNT_NONE);
     set_park_pending(e, 0);
     unlink_all(ev, e);
-    e->polling = 0;
-    uv_close((uv_handle_t *)&e->poll, on_closed);
+    ev_io_remove(ev, e);
+    int fd = e->c->fd;
+    mpm__conn_free(e->c);
+    mpm__fdreg_close(fd);
+    free(e);
 }
 
-ev_conn_t *ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
+int ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
 {
     ev_conn_t *e = calloc(1, sizeof(*e));
     mpm__conn_t *c = e ? mpm__conn_new(ev->srv, a) : NULL;
-    if (!c || uv_poll_init(&ev->loop, &e->poll, a->fd) != 0) {
+    if (e)
+        e->c = c;
+    if (!c || ev_io_add(ev, e) < 0) {
         mpm__conn_free(c);
         free(e);
-        return NULL;
+        return -1;
     }
-    e->c = c;
     e->ev = ev;
     e->tq = -1;
-    e->poll.data = e;
     c->owner = e;
     c->async_out_max = EV_ASYNC_OUT_MAX;
     c->prefetch_max = ev->srv->cfg.s.request_body_prefetch;
@@ -212,12 +191,12 @@ ev_conn_t *ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
         c->handshake_deadline =
             mpm__read_deadline(c, &ev->srv->cfg.s.header_timeout, c->accepted_ms, 0);
         ev_conn_settle(e, MPM__CONN_HANDSHAKE);
-        return e;
+        return 0;
     }
     if (ev->stopping == MPM__STOP_GRACEFUL)
         mpm__conn_start_draining(c);
     ev_conn_settle(e, mpm__conn_begin(c));
-    return e;
+    return 0;
 }
 
 void ev_conn_drain_all(ev_child_t *ev)

@@ -84,6 +84,7 @@ void ev_dispatch(ev_child_t *ev)
             want_idle_thread(ev, 1);
             return;
         }
+        ev_io_to_thread(ev, e);
         if (!ev->ready_head)
             ev->ready_tail = NULL;
         ev->nready--;
@@ -178,7 +179,10 @@ static void settle_back(ev_child_t *ev, ev_conn_t *e)
         e->next = NULL;
         e->in_worker = 0;
         ev->in_workers--;
-        ev_conn_settle(e, e->c->state);
+        if (ev_io_from_thread(ev, e) < 0)
+            ev_conn_close(e);
+        else
+            ev_conn_settle(e, e->c->state);
         e = next;
     }
 }

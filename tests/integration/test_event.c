@@ -730,6 +730,37 @@ static void pipelined_burst_answered_in_order(void **state)
     tc_response_free(&r);
 }
 
+/* Pipelined requests of 128 bytes each, far more than the input buffer
+ * holds: reads fill the buffer to a request boundary with more waiting in
+ * the socket, which an edge-triggered loop must still read after the
+ * thread hands the connection back (no new edge comes for those bytes). */
+#define PIPELINED_MANY 600
+static void pipelined_past_the_buffer_all_answered(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const dirs[] = {"MaxKeepAliveRequests", "0", NULL};
+    th_server_t *s = start_with(fx, dirs, NULL, 256);
+    char one[129];
+    int n = snprintf(one, sizeof one, "GET / HTTP/1.1\r\nHost: t\r\nX-Pad: %0*d\r\n\r\n", 128 - 36,
+                     0);
+    assert_int_equal(n, 128);
+    char *burst = malloc(128 * PIPELINED_MANY + 1);
+    assert_non_null(burst);
+    for (int i = 0; i < PIPELINED_MANY; i++)
+        memcpy(burst + 128 * i, one, 128);
+    burst[128 * PIPELINED_MANY] = 0;
+    tc_conn_t *c = th_connect(fx, s->port);
+    th_send(c, burst);
+    free(burst);
+    for (int i = 0; i < PIPELINED_MANY; i++) {
+        tc_response_t r;
+        th_read(c, &r, 0);
+        if (r.status != 200)
+            fail_msg("response %d of %d: status %d", i + 1, PIPELINED_MANY, r.status);
+        tc_response_free(&r);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 
 static void choose_strategy(void)
@@ -1000,6 +1031,7 @@ int main(void)
         EV_CASE_MP(slow_small_body_is_echoed),
         EV_CASE(pipelined_burst_answered_in_order),
         EV_CASE_MP(pipelined_burst_answered_in_order),
+        EV_CASE(pipelined_past_the_buffer_all_answered),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);
