@@ -84,6 +84,7 @@ int mpm__unwatch_wake_fds(mpm_server_t *srv, int ep)
 {
     for (unsigned i = 0; i < srv->nwake; i++)
         (void)epoll_ctl(ep, EPOLL_CTL_DEL, srv->wake_fds[i], NULL);
+    atomic_store(&srv->ctl_watched, 0);
     return 0;
 }
 

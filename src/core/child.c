@@ -52,6 +52,7 @@ static int take_wake_fds(mpm_server_t *srv, int ctl_fd)
         return -errno;
     (void)fcntl(ctl_fd, F_SETFL, O_NONBLOCK);
     srv->ctl_fd = ctl_fd;
+    atomic_store(&srv->ctl_watched, 0); /* its serving thread says when */
     srv->wake_fds[0] = srv->wake_pipe[0];
     srv->wake_fds[1] = ctl_fd;
     srv->nwake = 2;

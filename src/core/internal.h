@@ -183,6 +183,10 @@ struct mpm_server_s {
     int wake_fds[2];
     unsigned nwake;
     int ctl_fd;           /* child: read end of the control channel, else -1 */
+    /* A thread of this process (worker's listener, event's loop) watches
+     * the control channel and takes commands in as they come, so code
+     * mid-request need not read it (mpm__server_poll_stop). */
+    atomic_int ctl_watched;
     atomic_int_fast64_t started_ms;
     atomic_int_fast64_t graceful_since_ms; /* when a graceful stop began; 0: none */
     /* Pools whose threads were abandoned at GracefulShutdownTimeout and still

@@ -362,12 +362,15 @@ int mpm__server_check_wake(mpm_server_t *srv)
 /* A serving loop takes in its master's commands only while it waits (a
  * prefork child: between connections), so code running mid-request takes
  * in what is pending itself: a non-blocking read of the control channel,
- * never a wait (nothing to read in a master or one process). Past
+ * never a wait (nothing to read in a master or one process), unless
+ * another thread watches the channel all along (ctl_watched: a syscall
+ * per response saved). Past
  * GracefulShutdownTimeout a graceful stop is a hard one for the whole
  * serving process, as the connection I/O would find at its next wait. */
 int mpm__server_poll_stop(mpm_server_t *srv)
 {
-    if (mpm__server_stopping(srv) != MPM__STOP_NOW && srv->ctl_fd >= 0)
+    if (mpm__server_stopping(srv) != MPM__STOP_NOW && srv->ctl_fd >= 0 &&
+        !atomic_load_explicit(&srv->ctl_watched, memory_order_relaxed))
         mpm__server_check_wake(srv);
     int stop = mpm__server_stopping(srv);
     if (stop == MPM__STOP_GRACEFUL) {

@@ -31,6 +31,7 @@ static void unwatch_wake(ev_child_t *ev)
 {
     for (unsigned i = 0; i < ev->nwake_watched; i++)
         uv_poll_stop(&ev->wake[i]);
+    atomic_store(&ev->srv->ctl_watched, 0);
 }
 
 static int all_done(ev_child_t *ev)
@@ -151,6 +152,7 @@ static int loop_open(ev_child_t *ev)
         ev->nwake_watched++;
         uv_poll_start(&ev->wake[i], UV_READABLE, on_wake);
     }
+    atomic_store(&srv->ctl_watched, 1);
     if ((rc = ev_io_open(ev)) < 0 || (rc = ev_accept_open(ev)) < 0)
         return rc;
     uv_check_start(&ev->check, on_check);
@@ -166,6 +168,7 @@ static void loop_close(ev_child_t *ev)
 {
     if (!ev->loop_open)
         return;
+    atomic_store(&ev->srv->ctl_watched, 0);
     ev_conn_close_all(ev);
     ev_conn_t *orphans = ev_handback_stop(ev);
     uv_handle_t *handles[] = {(uv_handle_t *)&ev->timer, (uv_handle_t *)&ev->tick,

@@ -179,6 +179,10 @@ static void settle_back(ev_child_t *ev, ev_conn_t *e)
         e->next = NULL;
         e->in_worker = 0;
         ev->in_workers--;
+        /* A graceful stop that began while a thread had it: ev_conn_drain_all
+         * passed it by, and its thread may not have seen the stop yet. */
+        if (ev->stopping == MPM__STOP_GRACEFUL)
+            mpm__conn_drain(e->c);
         if (ev_io_from_thread(ev, e) < 0)
             ev_conn_close(e);
         else

@@ -44,6 +44,7 @@ static int listener_epoll(mpm_server_t *srv, mpm__pool_t *pool)
         mpm__fdreg_close(ep);
         return rc;
     }
+    atomic_store(&srv->ctl_watched, 1);
     return ep;
 }
 
@@ -177,6 +178,7 @@ static int worker_serve(mpm_server_t *srv)
     if (rc < 0)
         mpm__log(srv, MPM_LOG_ERROR, "worker listener: %s", strerror(-rc));
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
+    atomic_store(&srv->ctl_watched, 0);
     if (ep >= 0)
         mpm__fdreg_close(ep);
     int stopped = mpm__pool_stop(pool, mpm__pool_stop_deadline(srv));
