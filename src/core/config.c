@@ -98,6 +98,7 @@ static const directive_t directives[] = {
     {"MaxRequestsPerChild", K_UINT, FIELD(max_connections_per_child), 0, INT_MAX, NULL, NULL},
     {"ThreadsPerChild", K_UINT, FIELD(threads_per_child), 1, 100000, "25", NULL},
     {"ThreadLimit", K_UINT, FIELD(thread_limit), 1, 100000, "64", NULL},
+    {"SchedulerSlice", K_UINT, FIELD(scheduler_slice_us), 0, 100000, "100", NULL},
     {"MinSpareThreads", K_UINT, FIELD(min_spare_threads), 1, INT_MAX, "75", NULL},
     {"MaxSpareThreads", K_UINT, FIELD(max_spare_threads), 1, INT_MAX, "250", NULL},
     {"AsyncRequestWorkerFactor", K_MILLI, FIELD(async_worker_factor_milli), 1, 1000 * MILLI, "2",

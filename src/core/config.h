@@ -66,6 +66,7 @@ typedef struct mpm__settings {
     unsigned max_connections_per_child; /* 0 = never retire */
     unsigned threads_per_child;     /* ThreadsPerChild 25 */
     unsigned thread_limit;          /* ThreadLimit 64 */
+    unsigned scheduler_slice_us;    /* SchedulerSlice 100 (µs; 0: the kernel's) */
     unsigned min_spare_threads;     /* MinSpareThreads 75 */
     unsigned max_spare_threads;     /* MaxSpareThreads 250 */
     /* AsyncRequestWorkerFactor 2, in thousandths: httpd truncates "1.5" to

@@ -237,6 +237,11 @@ int mpm__server_check_wake(mpm_server_t *srv);
  * child that is busy serving (non-blocking). Thread: any serving thread. */
 int mpm__server_poll_stop(mpm_server_t *srv);
 
+/* Asks the kernel for SchedulerSlice as the calling thread's time slice
+ * (sched_slice.c); threads it creates afterwards inherit it. For the
+ * library's own threads only: pool threads and forked children. */
+void mpm__thread_set_slice(const mpm_server_t *srv);
+
 /* Runs as master until stop (master.c). */
 int mpm__master_run(mpm_server_t *srv);
 

@@ -68,6 +68,23 @@ static ssize_t tls_failure(mpm__conn_t *c, int ret)
     }
 }
 
+/* After each read of the socket OpenSSL makes: with read-ahead it asks for
+ * a whole buffer, so a short read means the socket is dry (what
+ * mpm__conn_saw records for a would-block), and one read fetches a record
+ * with its header instead of two. */
+static long note_socket_read(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+                             int ret, size_t *processed)
+{
+    (void)argp;
+    (void)argi;
+    (void)argl;
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN)) {
+        mpm__conn_t *c = (mpm__conn_t *)BIO_get_callback_arg(b);
+        c->in_dry = ret <= 0 || !processed || *processed < len;
+    }
+    return ret;
+}
+
 static int tls_open(mpm__conn_t *c)
 {
     tls_conn_t *t = calloc(1, sizeof(*t));
@@ -80,6 +97,10 @@ static int tls_open(mpm__conn_t *c)
         return MPM_ENOMEM;
     }
     SSL_set_accept_state(t->ssl);
+    SSL_set_read_ahead(t->ssl, 1);
+    BIO *rbio = SSL_get_rbio(t->ssl);
+    BIO_set_callback_arg(rbio, (char *)c);
+    BIO_set_callback_ex(rbio, note_socket_read);
     return 0;
 }
 
@@ -109,10 +130,8 @@ static ssize_t tls_recv(mpm__conn_t *c, void *buf, size_t len)
     tls_conn_t *t = state_of(c);
     size_t got = 0;
     call_begins();
-    if (SSL_read_ex(t->ssl, buf, len, &got) == 1) {
-        c->in_dry = 0; /* records may wait in the socket still */
-        return (ssize_t)got;
-    }
+    if (SSL_read_ex(t->ssl, buf, len, &got) == 1)
+        return (ssize_t)got; /* in_dry: note_socket_read */
     return tls_failure(c, 0);
 }
 
