@@ -55,6 +55,7 @@ struct ev_conn {
     unsigned char rd_edge, wr_edge;
     unsigned char io_state;       /* ev_io_state_t */
     unsigned char worker_edges;   /* edges while a thread had it */
+    unsigned char reserving;      /* pinned, first bytes awaited: a thread is promised */
 };
 
 typedef struct ev_child {
@@ -88,6 +89,7 @@ typedef struct ev_child {
     unsigned in_workers;          /* of which pool threads hold */
     unsigned nparked;
     unsigned nwarm;               /* parked, buffers not yet given back */
+    unsigned pinned_reserved;     /* pinned connections holding a thread's promise */
     unsigned parks_since_trim;    /* buffers given back since the last malloc_trim */
     int64_t last_trim_ms;
     /* Admission (httpd's AsyncRequestWorkerFactor, in thousandths). */
@@ -166,6 +168,10 @@ void ev_conn_drain_all(ev_child_t *ev);
 void ev_conn_close_all(ev_child_t *ev);
 /* Closes the oldest parked connection; 0 if none was parked. */
 int ev_conn_close_oldest_parked(ev_child_t *ev);
+/* How long a pinned connection that awaits its first bytes counts against
+ * the child's free threads: a real client sends its ClientHello at once;
+ * a silent one stops blocking admission after this. */
+#define EV_PIN_RESERVE_MS 1000
 
 /* event_handoff.c */
 /* Gives connections with a complete head to idle pool threads, oldest

@@ -92,7 +92,11 @@ static int threads_to_spare(ev_child_t *ev)
  * for their whole keep-alive. */
 static int thread_free_now(ev_child_t *ev)
 {
-    return mpm__pool_idle(ev->pool) > ev->nready;
+    /* Pinned connections accepted a moment ago send their first bytes any
+     * moment: each already has a thread promised (else a child with one
+     * free thread would take a whole burst, and all but one would wait
+     * for a thread behind connections kept alive for minutes). */
+    return mpm__pool_idle(ev->pool) > ev->nready + ev->pinned_reserved;
 }
 
 static int admit(ev_child_t *ev)

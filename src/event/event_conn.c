@@ -83,6 +83,12 @@ static void set_park_pending(ev_conn_t *e, int on)
     e->park_pending = (unsigned char)on;
 }
 
+static void set_reserving(ev_conn_t *e, int on)
+{
+    e->ev->pinned_reserved += (unsigned)on - (unsigned)e->reserving;
+    e->reserving = (unsigned char)on;
+}
+
 void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
 {
     ev_child_t *ev = e->ev;
@@ -95,6 +101,7 @@ void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
         return;
     }
     if (st == MPM__CONN_HANDLER) {
+        set_reserving(e, 0); /* counted in the ready queue from now */
         ev_tq_remove(ev, e);
         set_count(e, EV_COUNT_NONE);
         ev_ready_push(ev, e);
@@ -113,11 +120,20 @@ void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
         int64_t soon = mpm__now_ms() + MPM__CONN_PARK_AFTER_MS;
         deadline = soon < deadline ? soon : deadline;
     }
+    if (e->reserving) {
+        int64_t lapse = e->c->accepted_ms + EV_PIN_RESERVE_MS;
+        deadline = lapse < deadline ? lapse : deadline;
+    }
     ev_tq_add(ev, e, deadline);
 }
 
 void ev_conn_timed_out(ev_conn_t *e)
 {
+    if (e->reserving && mpm__now_ms() < mpm__conn_deadline(e->c)) {
+        set_reserving(e, 0); /* silent: no longer a claim on a thread */
+        ev_tq_add(e->ev, e, mpm__conn_deadline(e->c));
+        return;
+    }
     if (e->park_pending && mpm__now_ms() < mpm__conn_deadline(e->c)) {
         set_park_pending(e, 0);
         mpm__conn_park(e->c);
@@ -149,6 +165,7 @@ void ev_conn_close(ev_conn_t *e)
     ev_ready_remove(ev, e);
     set_count(e, EV_COUNT_NONE);
     set_park_pending(e, 0);
+    set_reserving(e, 0);
     unlink_all(ev, e);
     ev_io_remove(ev, e);
     int fd = e->c->fd;
@@ -186,6 +203,7 @@ int ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
          * and sends nothing holds no thread, and meets the handshake's
          * deadline (the first head's) on the loop. */
         e->pinned = 1;
+        set_reserving(e, 1);
         c->state = MPM__CONN_HANDSHAKE;
         c->wait_events = POLLIN;
         c->handshake_deadline =

@@ -64,6 +64,10 @@ void ev_tq_add(ev_child_t *ev, ev_conn_t *e, int64_t deadline_ms)
 static void on_timer(uv_timer_t *t)
 {
     ev_tq_run(t->data);
+    /* The loop's check runs only after its next poll, which may sleep
+     * long: what the timeouts freed (a pinned connection's promise of a
+     * thread, a closed connection) may open admission now. */
+    ev_moved(t->data);
 }
 
 void ev_tq_arm(ev_child_t *ev)

@@ -34,6 +34,7 @@
  * ones (the harness reads only the first line; hence this file's own
  * start-up, which leaves the process to the fixture to stop). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -628,6 +629,13 @@ static int status_at_least(void *arg)
     return s->seen >= s->at_least;
 }
 
+static int status_at_most(void *arg)
+{
+    status_cond_t *s = arg;
+    s->seen = tpool_status_number(s->port, s->key);
+    return s->seen >= 0 && s->seen <= s->at_least;
+}
+
 /* Waits (bounded) until /status's key reaches at_least; fails the case
  * with what it last saw if not. */
 static void wait_status(int port, const char *key, long at_least, int timeout_ms, const char *why)
@@ -649,8 +657,13 @@ static void pinned_tls_connection_holds_its_thread(void **state)
     for (int i = 0; i < PARKED_PLAIN; i++)
         th_hold_connection(fx, s.plain);
     wait_status(s.plain, "parked_connections", PARKED_PLAIN, BOUND_MS, "idle plain connections");
-    /* What /status itself and any parked connection cost: the baseline. */
-    long busy0 = tpool_status_number(s.plain, "busy_workers");
+    /* The baseline: /status itself, once no plain connection is still on
+     * its way back from a thread (on a loaded machine a sample may catch
+     * one, and a baseline one too high would outwait KeepAliveTimeout). */
+    status_cond_t quiet = {s.plain, "busy_workers", 1, -1};
+    if (!th_wait_for(status_at_most, &quiet, 10000))
+        fail_msg("busy_workers %ld with only parked plain connections", quiet.seen);
+    long busy0 = quiet.seen;
     assert_true(busy0 >= 1);
 
     ttls_conn_t *c = tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL);
@@ -691,6 +704,108 @@ static void silent_tls_clients_hold_no_thread(void **state)
     ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
     tls_info_t info = tls_info(c);
     assert_string_equal(info.tls, "true");
+}
+
+/* Connections waiting in the accept queue of the listener on 127.0.0.1:port
+ * (the rx_queue column of a LISTEN row in /proc/net/tcp); -1 if none. */
+static long accept_queue(int port)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    char line[256], want[32];
+    snprintf(want, sizeof want, "0100007F:%04X", port);
+    long queued = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        char local[32], remote[32];
+        unsigned st;
+        unsigned long tx, rx;
+        if (sscanf(line, " %*d: %31s %31s %x %lx:%lx", local, remote, &st, &tx, &rx) == 5 &&
+            strcmp(local, want) == 0 && st == 0x0A)
+            queued = (long)rx;
+    }
+    if (f)
+        fclose(f);
+    return queued;
+}
+
+typedef struct queue_cond {
+    int port;
+    long at_least;
+} queue_cond_t;
+
+static int queue_at_least(void *arg)
+{
+    queue_cond_t *q = arg;
+    return accept_queue(q->port) >= q->at_least;
+}
+
+#define BURST 4
+
+typedef struct burst_client {
+    SSL_CTX *ctx;
+    int port;
+    ttls_conn_t c;
+    int rc;
+    int status;
+} burst_client_t;
+
+static void *burst_handshake(void *arg)
+{
+    burst_client_t *b = arg;
+    b->rc = ttls_connect(&b->c, b->ctx, b->port, "a.test", NULL, 15000);
+    if (b->rc == TC_OK) {
+        tc_response_t r;
+        b->rc = ttls_request(&b->c, GET_KEEP, &r, 15000);
+        b->status = r.status;
+        tc_response_free(&r);
+    }
+    return NULL;
+}
+
+/* event, pinned: a child takes from a burst of new TLS connections only as
+ * many as it has threads free. Two children of two threads, all four held
+ * by idle pinned connections; four more clients wait in the accept queue.
+ * One child's two connections close: it may take two of the four, and the
+ * other child takes the rest when its threads free. A child that took all
+ * four would leave two waiting for a thread behind connections kept alive
+ * for minutes. */
+static void pinned_burst_spreads_over_free_threads(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {
+        CERT_A, "--set", "StartServers=2", "--set", "ServerLimit=2", "--set", "ThreadsPerChild=2",
+        "--set", "MaxRequestWorkers=4", "--set", "MinSpareThreads=1", "--set", "MaxSpareThreads=4",
+        "--set", "KeepAliveTimeout=120", NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    ttls_conn_t *held[BURST];
+    long pid[BURST];
+    for (int i = 0; i < BURST; i++) {
+        held[i] = tls_open(ctx, s.tls, "a.test", NULL);
+        pid[i] = tls_info(held[i]).pid;
+    }
+    burst_client_t b[BURST];
+    pthread_t t[BURST];
+    for (int i = 0; i < BURST; i++) {
+        b[i] = (burst_client_t){.ctx = ctx, .port = s.tls};
+        assert_int_equal(pthread_create(&t[i], NULL, burst_handshake, &b[i]), 0);
+    }
+    queue_cond_t q = {.port = s.tls, .at_least = BURST};
+    int queued = th_wait_for(queue_at_least, &q, BOUND_MS);
+    /* The first child's connections go, then the other's. */
+    for (int pass = 0; queued && pass < 2; pass++)
+        for (int i = 0; i < BURST; i++)
+            if ((pid[i] == pid[0]) == (pass == 0))
+                ttls_close(held[i]);
+    for (int i = 0; i < BURST; i++)
+        pthread_join(t[i], NULL);
+    if (!queued)
+        fail_msg("the burst never waited in the accept queue (%ld queued)", accept_queue(s.tls));
+    for (int i = 0; i < BURST; i++) {
+        ttls_close(&b[i].c);
+        if (b[i].rc != TC_OK || b[i].status != 200)
+            fail_msg("burst connection %d of %d: %s, status %d", i + 1, BURST,
+                     ttls_result_name(b[i].rc), b[i].status);
+    }
 }
 
 static void unpinned_thousand_idle_tls_connections(void **state)
@@ -1080,6 +1195,7 @@ int main(void)
         TLS_CASE(pinned_tls_connection_holds_its_thread, "event"),
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
         TLS_CASE(silent_tls_clients_hold_no_thread, "event"),
+        TLS_CASE(pinned_burst_spreads_over_free_threads, "event"),
         TLS_MATRIX(not_tls_is_closed_and_serving_goes_on),
         TLS_MATRIX(graceful_restart_loads_the_new_certificate),
         TLS_CASE(bad_key_file_stops_the_start, "worker"),
