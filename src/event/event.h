@@ -47,6 +47,7 @@ struct ev_conn {
     signed char tq;               /* queue index, -1: in none */
     unsigned char count;          /* ev_count_t */
     unsigned char in_worker;      /* a pool thread has it */
+    unsigned char in_ready;       /* in the ready queue: waits for a thread */
     unsigned char pinned;         /* its transport keeps it on one thread for life */
     unsigned char park_pending;   /* parked, buffers not yet given back */
     /* Readiness (event_io.c), the loop's alone: an edge came since the

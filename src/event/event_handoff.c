@@ -22,6 +22,7 @@ void ev_ready_push(ev_child_t *ev, ev_conn_t *e)
         ev->ready_head = e;
     ev->ready_tail = e;
     ev->nready++;
+    e->in_ready = 1;
 }
 
 void ev_ready_remove(ev_child_t *ev, ev_conn_t *e)
@@ -37,6 +38,7 @@ void ev_ready_remove(ev_child_t *ev, ev_conn_t *e)
     if (ev->ready_tail == e)
         ev->ready_tail = prev;
     e->next = NULL;
+    e->in_ready = 0;
     ev->nready--;
 }
 
@@ -73,12 +75,14 @@ void ev_dispatch(ev_child_t *ev)
          * thread may hand it back (and use e->next) at any moment. */
         ev->ready_head = e->next;
         e->next = NULL;
+        e->in_ready = 0;
         e->in_worker = 1;
         unsigned holds = e->pinned; /* a thread of its own, on the kick */
         atomic_fetch_add_explicit(&ev->outstanding, 1, memory_order_relaxed);
         if (mpm__pool_push(ev->pool, &a) < 0) {
             atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed);
             e->in_worker = 0;
+            e->in_ready = 1;
             e->next = ev->ready_head;
             ev->ready_head = e;
             want_idle_thread(ev, 1);

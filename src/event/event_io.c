@@ -138,6 +138,8 @@ void ev_conn_io(ev_conn_t *e)
         io_edge_in_thread(e->ev, e);
         return;
     }
+    if (e->in_ready)
+        return; /* its thread will read what came (the edge stays noted) */
     if (ev_io_ready(e))
         ev_conn_settle(e, e->c->state);
 }

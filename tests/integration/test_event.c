@@ -780,6 +780,51 @@ static void choose_strategy(void)
 /* With one thread busy, a complete head waits in the ready queue and runs
  * as soon as the thread is free, every time (the loop must hear of the
  * idle thread even when it frees up just after its hand-back). */
+/* A connection waiting in the ready queue (both threads busy) that sends
+ * more meanwhile (a pipelined request, in its own packet) stays queued
+ * once: when the threads free, one of them serves it, each request once,
+ * in order. */
+#define NAPPERS 8 /* two threads, and the pool's ring behind them */
+static void queued_connection_sending_more_is_served_once(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start_with(fx, NULL, "2", 64);
+    tc_conn_t c[NAPPERS + 1];
+    for (int k = 0; k <= NAPPERS; k++)
+        assert_int_equal(tc_connect(&c[k], s->port, TC_DEFAULT_TIMEOUT_MS), 0);
+    int rc = TC_OK;
+    for (int k = 0; k < NAPPERS && rc == TC_OK; k++)
+        rc = tc_send_str(&c[k], "GET /nap?ms=600 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    struct timespec gap = {.tv_nsec = 100 * 1000 * 1000}; /* the naps have the threads */
+    nanosleep(&gap, NULL);
+    if (rc == TC_OK)
+        rc = tc_send_str(&c[NAPPERS], "GET /info?n=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    nanosleep(&gap, NULL); /* queued behind the naps; now more arrives */
+    if (rc == TC_OK)
+        rc = tc_send_str(&c[NAPPERS],
+                         "GET /info?n=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_int_equal(rc, TC_OK);
+    tc_response_t r;
+    for (int k = 0; k < NAPPERS; k++) {
+        th_read(&c[k], &r, 0);
+        assert_int_equal(r.status, 200);
+        tc_response_free(&r);
+    }
+    for (int n = 1; n <= 2; n++) {
+        char want[32];
+        snprintf(want, sizeof want, "target=/info?n=%d\n", n);
+        th_read(&c[NAPPERS], &r, 0);
+        assert_int_equal(r.status, 200);
+        if (!strstr(r.body, want))
+            fail_msg("answer %d: %s", n, r.body);
+        tc_response_free(&r);
+    }
+    th_expect_closed(&c[NAPPERS]);
+    th_expect_serving(s->port);
+    for (int k = 0; k <= NAPPERS; k++)
+        tc_close(&c[k]);
+}
+
 static void ready_request_runs_when_thread_frees(void **state)
 {
     th_fixture_t *fx = *state;
@@ -1022,6 +1067,7 @@ int main(void)
         EV_CASE(pinned_connection_keeps_its_thread),
         EV_CASE(connection_limit_closes_oldest_parked),
         EV_CASE(ready_request_runs_when_thread_frees),
+        EV_CASE(queued_connection_sending_more_is_served_once),
         EV_CASE(blocked_handlers_leave_the_queue_moving),
         EV_CASE_MP(blocked_handlers_leave_the_queue_moving),
         EV_CASE_MP(busy_child_leaves_connections_to_others),
