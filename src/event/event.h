@@ -163,6 +163,10 @@ int ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a);
 void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st);
 void ev_conn_timed_out(ev_conn_t *e);
 void ev_conn_close(ev_conn_t *e);
+/* Frees e and closes its fd, nothing else: for a connection no list,
+ * queue or epoll set holds (ev_conn_close's end; after the loop is gone a
+ * thread frees what it would hand back). */
+void ev_conn_free(ev_conn_t *e);
 /* A graceful stop began: idle connections get the drain window. */
 void ev_conn_drain_all(ev_child_t *ev);
 /* Hard stop: every connection the loop holds is closed. */

@@ -168,6 +168,11 @@ void ev_conn_close(ev_conn_t *e)
     set_reserving(e, 0);
     unlink_all(ev, e);
     ev_io_remove(ev, e);
+    ev_conn_free(e);
+}
+
+void ev_conn_free(ev_conn_t *e)
+{
     int fd = e->c->fd;
     mpm__conn_free(e->c);
     mpm__fdreg_close(fd);

@@ -98,15 +98,6 @@ void ev_dispatch(ev_child_t *ev)
     want_idle_thread(ev, 0);
 }
 
-/* After the loop is gone a thread frees what it would hand back. */
-static void free_orphan(ev_conn_t *e)
-{
-    int fd = e->c->fd;
-    mpm__conn_free(e->c);
-    mpm__fdreg_close(fd);
-    free(e);
-}
-
 /* With `defer`, the thread goes on with a queued item and the loop hears
  * of the connection when it next wakes (at the latest on its watch timer,
  * should that item block). */
@@ -118,7 +109,7 @@ static void hand_back(ev_child_t *ev, ev_conn_t *e, int defer)
         unsigned left = atomic_fetch_sub_explicit(&ev->outstanding, 1, memory_order_relaxed) - 1;
         int last = ev->orphaned && left == 0;
         pthread_mutex_unlock(&ev->lock);
-        free_orphan(e);
+        ev_conn_free(e);
         if (last)
             ev_child_free(ev);
         return;
@@ -253,7 +244,7 @@ void ev_handback_free(ev_conn_t *list)
 {
     while (list) {
         ev_conn_t *next = list->next;
-        free_orphan(list);
+        ev_conn_free(list);
         list = next;
     }
 }
