@@ -27,7 +27,11 @@
  * 10. a session from before a graceful restart resumes on a child of the
  *     new generation (the ticket keys are the master's);
  * 11. a graceful restart with a broken key file keeps the certificate
- *     loaded before, and keeps serving.
+ *     loaded before, and keeps serving;
+ * 12. every strategy, and event with TLSPinning Off: a TLS 1.3 KeyUpdate
+ *     (on an idle connection, and before a request) is answered and the
+ *     requests after it are served; a TLS 1.2 renegotiation is refused
+ *     and the connection ends.
  *
  * Ports: mpmserve prints one "listening on" line per listener, plain ones
  * first, so a server's TLS port is read from the line after its plain
@@ -1117,6 +1121,99 @@ static void restart_with_broken_key_keeps_serving(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* 12. Post-handshake messages: KeyUpdate (1.3), renegotiation (1.2)   */
+
+
+/* event, TLSPinning Off: until the idle connection is back on the loop, so
+ * what comes next finds it parked (elsewhere: nothing to wait for). */
+static void wait_parked(const tls_server_t *s, int parked_mode)
+{
+    if (parked_mode)
+        wait_status(s->plain, "parked_connections", 1, BOUND_MS, "an idle TLS connection");
+}
+
+/* A TLS 1.3 client asks for new keys twice: once on an idle connection
+ * (the server reads the KeyUpdate while nothing else happens, parked in
+ * event with TLSPinning Off, and owes its own before its next record,
+ * RFC 8446 4.6.3), once just before a request. Every request is answered,
+ * under the new keys. */
+static void key_update_is_followed(th_fixture_t *fx, int parked_mode)
+{
+    const char *const extra[] = {CERT_A, "--set", "KeepAliveTimeout=60", "--set",
+                                 parked_mode ? "TLSPinning=Off" : "TLSPinning=On", NULL};
+    tls_server_t s = start_server(fx, 1, extra);
+    ttls_conn_t *c = tls_open(client_ctx(g_a.cert, TLS1_3_VERSION), s.tls, "a.test", NULL);
+    tc_response_t r;
+    tls_get(c, GET_KEEP, &r);
+    tc_response_free(&r);
+    wait_parked(&s, parked_mode);
+
+    assert_int_equal(ttls_key_update(c, BOUND_MS), TC_OK);
+    tls_get(c, GET_KEEP, &r);
+    assert_string_equal(r.body, HELLO);
+    tc_response_free(&r);
+
+    wait_parked(&s, parked_mode);
+    assert_int_equal(ttls_key_update(c, BOUND_MS), TC_OK);
+    for (int i = 0; i < 2; i++) {
+        tls_get(c, GET_KEEP, &r);
+        assert_string_equal(r.body, HELLO);
+        tc_response_free(&r);
+    }
+}
+
+static void key_update_is_followed_pinned(void **state)
+{
+    key_update_is_followed(*state, 0);
+}
+
+static void key_update_is_followed_parked(void **state)
+{
+    key_update_is_followed(*state, 1);
+}
+
+/* A TLS 1.2 client tries to renegotiate (a known CPU-exhaustion vector):
+ * refused, and the connection ends no later than an idle one would; new
+ * connections are served. */
+static void renegotiation_is_refused(th_fixture_t *fx, int parked_mode)
+{
+    const char *const extra[] = {CERT_A, "--set", "KeepAliveTimeout=2", "--set",
+                                 parked_mode ? "TLSPinning=Off" : "TLSPinning=On", NULL};
+    tls_server_t s = start_server(fx, 1, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, TLS1_2_VERSION);
+    ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
+    tc_response_t r;
+    tls_get(c, GET_KEEP, &r);
+    tc_response_free(&r);
+    wait_parked(&s, parked_mode);
+
+    int rc = ttls_renegotiate(c, BOUND_MS);
+    if (rc == TC_OK)
+        fail_msg("a client-initiated renegotiation completed");
+    if (rc == TC_TIMEOUT)
+        fail_msg("a client-initiated renegotiation got no answer in %d ms", BOUND_MS);
+    /* On the socket itself: the client's TLS state is broken now. An
+     * alert may come first (TLS records, no HTTP). */
+    tc_conn_t raw = {.fd = c->fd};
+    expect_closed_without_http(&raw, BOUND_MS, "a connection that tried to renegotiate");
+
+    ttls_conn_t *d = tls_open(ctx, s.tls, "a.test", NULL);
+    tls_get(d, GET_KEEP, &r);
+    assert_string_equal(r.body, HELLO);
+    tc_response_free(&r);
+}
+
+static void renegotiation_is_refused_pinned(void **state)
+{
+    renegotiation_is_refused(*state, 0);
+}
+
+static void renegotiation_is_refused_parked(void **state)
+{
+    renegotiation_is_refused(*state, 1);
+}
+
+/* ------------------------------------------------------------------ */
 /* 8. A bad key file stops mpmserve at start                          */
 
 /* Runs mpmserve with args; fails the case unless it exits non-zero within
@@ -1203,6 +1300,10 @@ int main(void)
         TLS_CASE(session_resumes_after_graceful_restart, "prefork"),
         TLS_CASE(restart_with_broken_key_keeps_serving, "event"),
         TLS_CASE(ticket_keys_rotate, "worker"),
+        TLS_MATRIX(key_update_is_followed_pinned),
+        TLS_CASE(key_update_is_followed_parked, "event"),
+        TLS_MATRIX(renegotiation_is_refused_pinned),
+        TLS_CASE(renegotiation_is_refused_parked, "event"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

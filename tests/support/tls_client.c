@@ -178,6 +178,37 @@ int ttls_send(ttls_conn_t *c, const void *data, size_t len, int timeout_ms)
     return TC_OK;
 }
 
+/* Drives SSL_do_handshake until it is done (1), for what a post-handshake
+ * message needs sent (a KeyUpdate, a renegotiation's ClientHello). */
+static int drive_handshake(ttls_conn_t *c, int64_t deadline)
+{
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_do_handshake(c->ssl);
+        if (r == 1)
+            return TC_OK;
+        int rc = wait_for_ssl(c, r, deadline, TTLS_EHANDSHAKE);
+        if (rc != TC_OK)
+            return rc;
+    }
+}
+
+int ttls_key_update(ttls_conn_t *c, int timeout_ms)
+{
+    ERR_clear_error();
+    if (!SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED))
+        return TTLS_ETLS;
+    return drive_handshake(c, tc_now_ms() + timeout_ms);
+}
+
+int ttls_renegotiate(ttls_conn_t *c, int timeout_ms)
+{
+    ERR_clear_error();
+    if (!SSL_renegotiate(c->ssl))
+        return TTLS_ETLS;
+    return drive_handshake(c, tc_now_ms() + timeout_ms);
+}
+
 /* ---- receiving ---- */
 
 /* One SSL_read into the buffer, waiting (bounded) for bytes to come. */

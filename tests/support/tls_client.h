@@ -71,6 +71,14 @@ int ttls_read_until(ttls_conn_t *c, const char *needle, int timeout_ms);
  * TC_TIMEOUT. */
 int ttls_wait_close(ttls_conn_t *c, int timeout_ms);
 
+/* TLS 1.3: sends a KeyUpdate asking the server to update its keys too
+ * (written at once, with no application data). TC_OK, or why not. */
+int ttls_key_update(ttls_conn_t *c, int timeout_ms);
+/* TLS 1.2: starts a client-initiated renegotiation and drives it until it
+ * completes (TC_OK) or fails: TTLS_EHANDSHAKE (the server refused),
+ * TC_CLOSED, TC_RESET or TC_TIMEOUT. */
+int ttls_renegotiate(ttls_conn_t *c, int timeout_ms);
+
 /* The session to offer on a later connection (the latest ticket, so call
  * it after reading a response: TLS 1.3 tickets come after the handshake),
  * or NULL. Free with SSL_SESSION_free(). */
