@@ -784,28 +784,52 @@ static void choose_strategy(void)
  * more meanwhile (a pipelined request, in its own packet) stays queued
  * once: when the threads free, one of them serves it, each request once,
  * in order. */
-#define NAPPERS 8 /* two threads, and the pool's ring behind them */
+typedef struct threads_cond {
+    th_server_t *s;
+    unsigned busy;   /* at least */
+    unsigned parked; /* exactly */
+} threads_cond_t;
+
+static int threads_busy_parked(void *arg)
+{
+    threads_cond_t *q = arg;
+    mpm_stats_t st = stats_of(q->s);
+    return st.busy_workers >= q->busy && st.parked_connections == q->parked;
+}
+
+/* A kept-alive connection whose request waits in the ready queue (both
+ * threads busy) receives its next request meanwhile: that edge must not
+ * queue it a second time (one connection on two threads, or a ready queue
+ * that loops on itself). Admission takes no new connection while every
+ * thread is busy, so all three are kept-alive ones from before. */
 static void queued_connection_sending_more_is_served_once(void **state)
 {
     th_fixture_t *fx = *state;
     th_server_t *s = start_with(fx, NULL, "2", 64);
-    tc_conn_t c[NAPPERS + 1];
-    for (int k = 0; k <= NAPPERS; k++)
-        assert_int_equal(tc_connect(&c[k], s->port, TC_DEFAULT_TIMEOUT_MS), 0);
-    int rc = TC_OK;
-    for (int k = 0; k < NAPPERS && rc == TC_OK; k++)
-        rc = tc_send_str(&c[k], "GET /nap?ms=600 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    struct timespec gap = {.tv_nsec = 100 * 1000 * 1000}; /* the naps have the threads */
-    nanosleep(&gap, NULL);
-    if (rc == TC_OK)
-        rc = tc_send_str(&c[NAPPERS], "GET /info?n=1 HTTP/1.1\r\nHost: t\r\n\r\n");
-    nanosleep(&gap, NULL); /* queued behind the naps; now more arrives */
-    if (rc == TC_OK)
-        rc = tc_send_str(&c[NAPPERS],
-                         "GET /info?n=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
-    assert_int_equal(rc, TC_OK);
+    tc_conn_t c[3];
     tc_response_t r;
-    for (int k = 0; k < NAPPERS; k++) {
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(tc_connect(&c[k], s->port, TC_DEFAULT_TIMEOUT_MS), 0);
+        th_send(&c[k], "GET /info HTTP/1.1\r\nHost: t\r\n\r\n");
+        th_read(&c[k], &r, 0);
+        assert_int_equal(r.status, 200);
+        tc_response_free(&r);
+    }
+    parked_cond_t pc = {s, 3};
+    if (!th_wait_for(parked_at_least, &pc, 10000))
+        fail_msg("parked_connections %u, expected 3", stats_of(s).parked_connections);
+    for (int k = 0; k < 2; k++)
+        th_send(&c[k], "GET /nap?ms=5000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    threads_cond_t naps = {s, 2, 1};
+    if (!th_wait_for(threads_busy_parked, &naps, 3000)) /* well before the naps end */
+        fail_msg("the naps do not hold both threads: busy_workers %u",
+                 stats_of(s).busy_workers);
+    th_send(&c[2], "GET /info?n=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    threads_cond_t queued = {s, 2, 0}; /* neither parked nor on a thread */
+    if (!th_wait_for(threads_busy_parked, &queued, 1500))
+        fail_msg("the third connection's request did not wait for a thread");
+    th_send(&c[2], "GET /info?n=2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    for (int k = 0; k < 2; k++) {
         th_read(&c[k], &r, 0);
         assert_int_equal(r.status, 200);
         tc_response_free(&r);
@@ -813,15 +837,15 @@ static void queued_connection_sending_more_is_served_once(void **state)
     for (int n = 1; n <= 2; n++) {
         char want[32];
         snprintf(want, sizeof want, "target=/info?n=%d\n", n);
-        th_read(&c[NAPPERS], &r, 0);
+        th_read(&c[2], &r, 0);
         assert_int_equal(r.status, 200);
         if (!strstr(r.body, want))
             fail_msg("answer %d: %s", n, r.body);
         tc_response_free(&r);
     }
-    th_expect_closed(&c[NAPPERS]);
+    th_expect_closed(&c[2]);
     th_expect_serving(s->port);
-    for (int k = 0; k <= NAPPERS; k++)
+    for (int k = 0; k < 3; k++)
         tc_close(&c[k]);
 }
 
