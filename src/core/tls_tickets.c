@@ -143,6 +143,12 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_
             rc = -1;
     } else {
         rc = key_for_decrypt(t->keys, name, &key);
+        /* TLS 1.3 clients use a ticket once (RFC 8446 C.4): a resumed
+         * handshake hands out the next one, or every other reconnect is
+         * a full handshake. TLS 1.2 tickets are reused; renewed only when
+         * made under the previous key. */
+        if (rc == 1 && SSL_version(ssl) == TLS1_3_VERSION)
+            rc = 2;
         if (rc && EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, key.aes, iv) != 1)
             rc = -1;
     }

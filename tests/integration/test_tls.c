@@ -8,7 +8,8 @@
  *  2. SNI picks the certificate (two names, a wildcard; none or an unknown
  *     name gets the first one);
  *  3. a session made with one child resumes on another (TLS 1.3 and 1.2),
- *     and does not with TLSSessionTickets Off;
+ *     and does not with TLSSessionTickets Off; a resumed TLS 1.3 handshake
+ *     hands out the next ticket;
  *  4. event, TLSPinning On: an idle TLS keep-alive connection holds its
  *     thread (busy_workers) while idle plain ones are parked, and every
  *     request of it runs on that thread;
@@ -602,6 +603,34 @@ static void session_resumes_on_another_child_tls13(void **state)
 static void session_resumes_on_another_child_tls12(void **state)
 {
     resume_on_another_child(*state, TLS1_2_VERSION, "TLSSessionTickets=On");
+}
+
+/* TLS 1.3 clients use a ticket once (RFC 8446 C.4; OpenSSL's own client,
+ * wrk, browsers): each resumed handshake must hand out the next ticket,
+ * or every other reconnect is a full handshake. A chain of resumptions,
+ * each on the ticket the one before got. */
+static void tls13_resumption_hands_out_the_next_ticket(void **state)
+{
+    static const char *const extra[] = {CERT_A, NULL};
+    tls_server_t s = start_server(*state, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, TLS1_3_VERSION);
+    ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
+    tls_info(c); /* reads the tickets too */
+    g_session = ttls_session(c);
+    assert_non_null(g_session);
+    for (int i = 1; i <= 3; i++) {
+        c = tls_open(ctx, s.tls, "a.test", g_session);
+        tls_info(c);
+        if (!ttls_reused(c))
+            fail_msg("resumption %d on the ticket the one before got: a full handshake", i);
+        SSL_SESSION *next = ttls_session(c);
+        if (!next || next == g_session) {
+            SSL_SESSION_free(next);
+            fail_msg("resumption %d: no new ticket after a resumed handshake", i);
+        }
+        SSL_SESSION_free(g_session);
+        g_session = next;
+    }
 }
 
 static void no_tickets_no_resumption_tls13(void **state)
@@ -1288,6 +1317,7 @@ int main(void)
         TLS_MATRIX(session_resumes_on_another_child_tls13),
         TLS_MATRIX(session_resumes_on_another_child_tls12),
         TLS_CASE(no_tickets_no_resumption_tls13, "event"),
+        TLS_CASE(tls13_resumption_hands_out_the_next_ticket, "worker"),
         TLS_CASE(no_tickets_no_resumption_tls12, "prefork"),
         TLS_CASE(pinned_tls_connection_holds_its_thread, "event"),
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
