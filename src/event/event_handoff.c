@@ -178,7 +178,8 @@ static void settle_back(ev_child_t *ev, ev_conn_t *e)
          * passed it by, and its thread may not have seen the stop yet. */
         if (ev->stopping == MPM__STOP_GRACEFUL)
             mpm__conn_drain(e->c);
-        if (ev_io_from_thread(ev, e) < 0)
+        /* Ending: no point re-arming what is removed next. */
+        if (e->c->state == MPM__CONN_CLOSE || ev_io_from_thread(ev, e) < 0)
             ev_conn_close(e);
         else
             ev_conn_settle(e, e->c->state);
