@@ -32,7 +32,10 @@
  * 12. every strategy, and event with TLSPinning Off: a TLS 1.3 KeyUpdate
  *     (on an idle connection, and before a request) is answered and the
  *     requests after it are served; a TLS 1.2 renegotiation is refused
- *     and the connection ends.
+ *     and the connection ends;
+ * 13. every strategy, and event with TLSPinning Off: half a head after the
+ *     handshake gets 408 at the header bound; a client that never reads a
+ *     large response is let go after Timeout.
  *
  * Ports: mpmserve prints one "listening on" line per listener, plain ones
  * first, so a server's TLS port is read from the line after its plain
@@ -1243,6 +1246,157 @@ static void renegotiation_is_refused_parked(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* 13. Slow TLS clients meet the plain sockets' timeouts              */
+
+/* One serving unit (a child, or a child of one thread): whoever holds it
+ * blocks the next client, so the next client's wait shows when it was
+ * let go. */
+static const char *const *one_unit(const th_fixture_t *fx)
+{
+    static const char *const prefork[] = {"--set", "StartServers=1", "--set", "MinSpareServers=1",
+                                          "--set", "MaxSpareServers=1", "--set", "ServerLimit=1",
+                                          "--set", "MaxRequestWorkers=1", NULL};
+    static const char *const threads[] = {"--set", "StartServers=1", "--set", "ServerLimit=1",
+                                          "--set", "ThreadsPerChild=1", "--set", "MinSpareThreads=1",
+                                          "--set", "MaxSpareThreads=1", "--set", "MaxRequestWorkers=1",
+                                          NULL};
+    return strcmp(fx->strategy, "prefork") == 0 ? prefork : threads;
+}
+
+/* CERT_A, `more` and, unless parked_mode, one_unit(): into args. */
+static void slow_client_args(const th_fixture_t *fx, int parked_mode, const char *const *more,
+                             const char **args, size_t cap)
+{
+    size_t n = 0;
+    const char *const cert[] = {CERT_A, NULL};
+    for (const char *const *a = cert; *a; a++)
+        args[n++] = *a;
+    for (const char *const *a = more; *a && n < cap - 1; a++)
+        args[n++] = *a;
+    for (const char *const *a = parked_mode ? NULL : one_unit(fx); a && *a && n < cap - 1; a++)
+        args[n++] = *a;
+    args[n] = NULL;
+}
+
+/* A head that stops half-way after the handshake: 408 at the header
+ * bound, over TLS, then the close. */
+static void slow_tls_head_gets_408(th_fixture_t *fx, int parked_mode)
+{
+    const char *const more[] = {"--set", "RequestReadTimeout=header=2", "--set",
+                                parked_mode ? "TLSPinning=Off" : "TLSPinning=On", NULL};
+    const char *args[40];
+    slow_client_args(fx, parked_mode, more, args, 40);
+    tls_server_t s = start_server(fx, 0, args);
+    ttls_conn_t *c = tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL);
+    static const char half[] = "GET / HTTP/1.1\r\nHost: a.te";
+    int64_t start = tc_now_ms();
+    assert_int_equal(ttls_send(c, half, sizeof half - 1, BOUND_MS), TC_OK);
+    tc_response_t r;
+    int rc = ttls_read_response(c, &r, BOUND_MS);
+    int status = r.status;
+    tc_response_free(&r);
+    int64_t took = tc_now_ms() - start;
+    if (rc != TC_OK || status != 408)
+        fail_msg("half a head over TLS: %s, status %d after %lld ms (want 408 at ~2 s)",
+                 ttls_result_name(rc), status, (long long)took);
+    if (took < 1500)
+        fail_msg("408 after %lld ms, before the header bound of 2 s", (long long)took);
+    rc = ttls_wait_close(c, BOUND_MS);
+    if (rc == TC_TIMEOUT)
+        fail_msg("still open %d ms after its 408", BOUND_MS);
+}
+
+static void slow_tls_head_gets_408_pinned(void **state)
+{
+    slow_tls_head_gets_408(*state, 0);
+}
+
+static void slow_tls_head_gets_408_parked(void **state)
+{
+    slow_tls_head_gets_408(*state, 1);
+}
+
+#define BIG_FILE_LEN (64L * 1024 * 1024) /* more than loopback's buffers hold */
+
+/* g_dir/big.bin, sparse. */
+static void make_big_file(void)
+{
+    char path[TCERT_PATH_MAX];
+    snprintf(path, sizeof path, "%s/big.bin", g_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, BIG_FILE_LEN), 0);
+    close(fd);
+}
+
+#define GET_BIG "GET /files/big.bin HTTP/1.1\r\nHost: a.test\r\n\r\n"
+
+typedef struct held_cond {
+    int port;
+    long want; /* 1: held, 0: let go */
+    long seen;
+} held_cond_t;
+
+/* The stalled response, on a thread (file bodies are read and encrypted
+ * there) or written from the loop; /status itself holds one thread. */
+static int stalled_held(void *arg)
+{
+    held_cond_t *h = arg;
+    long busy = tpool_status_number(h->port, "busy_workers");
+    long writing = tpool_status_number(h->port, "writing_connections");
+    if (busy < 1 || writing < 0)
+        return 0;
+    h->seen = busy - 1 + writing;
+    return h->want ? h->seen >= 1 : h->seen == 0;
+}
+
+/* A TLS client asks for 64 MiB and never reads: SSL_write blocks, and
+ * Timeout (1 s) ends the connection. With one unit, the next client is
+ * answered only then (not never); parked (TLSPinning Off), /status shows
+ * it gone after Timeout. */
+static void stalled_tls_reader_let_go(th_fixture_t *fx, int parked_mode)
+{
+    make_big_file();
+    const char *const more[] = {"--root", g_dir, "--set", "Timeout=1", "--set",
+                                parked_mode ? "TLSPinning=Off" : "TLSPinning=On", NULL};
+    const char *args[40];
+    slow_client_args(fx, parked_mode, more, args, 40);
+    tls_server_t s = start_server(fx, parked_mode, args);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    ttls_conn_t *stalled = tls_open(ctx, s.tls, "a.test", NULL);
+    assert_int_equal(ttls_send(stalled, GET_BIG, sizeof GET_BIG - 1, BOUND_MS), TC_OK);
+    struct pollfd p = {.fd = stalled->fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, BOUND_MS), 1); /* the response began */
+    int64_t start = tc_now_ms();
+    if (parked_mode) {
+        held_cond_t held = {s.plain, 1, -1};
+        if (!th_wait_for(stalled_held, &held, BOUND_MS))
+            fail_msg("a TLS client not reading: neither on a thread nor writing on the loop");
+        held.want = 0;
+        if (!th_wait_for(stalled_held, &held, BOUND_MS))
+            fail_msg("a TLS client not reading still held after %d ms (Timeout 1 s)", BOUND_MS);
+    } else {
+        ttls_conn_t *next = tls_open(ctx, s.tls, "a.test", NULL);
+        tc_response_t r;
+        tls_get(next, GET_KEEP, &r);
+        tc_response_free(&r);
+    }
+    int64_t took = tc_now_ms() - start;
+    if (took > 10000)
+        fail_msg("the stalled TLS reader was let go after %lld ms (Timeout 1 s)", (long long)took);
+}
+
+static void stalled_tls_reader_let_go_pinned(void **state)
+{
+    stalled_tls_reader_let_go(*state, 0);
+}
+
+static void stalled_tls_reader_let_go_parked(void **state)
+{
+    stalled_tls_reader_let_go(*state, 1);
+}
+
+/* ------------------------------------------------------------------ */
 /* 8. A bad key file stops mpmserve at start                          */
 
 /* Runs mpmserve with args; fails the case unless it exits non-zero within
@@ -1334,6 +1488,10 @@ int main(void)
         TLS_CASE(key_update_is_followed_parked, "event"),
         TLS_MATRIX(renegotiation_is_refused_pinned),
         TLS_CASE(renegotiation_is_refused_parked, "event"),
+        TLS_MATRIX(slow_tls_head_gets_408_pinned),
+        TLS_CASE(slow_tls_head_gets_408_parked, "event"),
+        TLS_MATRIX(stalled_tls_reader_let_go_pinned),
+        TLS_CASE(stalled_tls_reader_let_go_parked, "event"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
