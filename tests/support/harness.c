@@ -395,12 +395,15 @@ static void route_headers(mpm_request_t *req)
 static void route_info(mpm_request_t *req)
 {
     char out[1024];
+    const char *sni = mpm_request_tls_sni(req), *proto = mpm_request_tls_protocol(req);
+    const char *cipher = mpm_request_tls_cipher(req);
     snprintf(out, sizeof(out),
              "method=%s\ntarget=%s\npath=%s\nquery=%s\nversion=%d\nremote=%s\nlocal=%s\n"
-             "content-length=%lld\n",
+             "content-length=%lld\ntls=%d\nsni=%s\nprotocol=%s\ncipher=%s\n",
              mpm_request_method(req), mpm_request_target(req), mpm_request_path(req),
              mpm_request_query(req), mpm_request_version(req), mpm_request_remote_addr(req),
-             mpm_request_local_addr(req), (long long)mpm_request_content_length(req));
+             mpm_request_local_addr(req), (long long)mpm_request_content_length(req),
+             mpm_request_is_tls(req), sni ? sni : "-", proto ? proto : "-", cipher ? cipher : "-");
     send_text(req, 200, out);
 }
 
