@@ -177,6 +177,15 @@ static void tls_get(ttls_conn_t *c, const char *raw, tc_response_t *r)
         fail_msg("request %.30s... over TLS: status %d (%s)", raw, r->status, r->body);
 }
 
+/* GET / on c; fails the case unless it is a 200 "Hello, World!". */
+static void tls_expect_hello(ttls_conn_t *c)
+{
+    tc_response_t r;
+    tls_get(c, GET_KEEP, &r);
+    assert_string_equal(r.body, HELLO);
+    tc_response_free(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* /tls answers                                                       */
 
@@ -1156,6 +1165,18 @@ static void restart_with_broken_key_keeps_serving(void **state)
 /* 12. Post-handshake messages: KeyUpdate (1.3), renegotiation (1.2)   */
 
 
+/* The two cases of a body taking parked_mode: event's TLSPinning On (and
+ * prefork, worker), and event's TLSPinning Off. */
+#define PINNED_AND_PARKED(f)                                                                       \
+    static void f##_pinned(void **state)                                                           \
+    {                                                                                              \
+        f(*state, 0);                                                                              \
+    }                                                                                              \
+    static void f##_parked(void **state)                                                           \
+    {                                                                                              \
+        f(*state, 1);                                                                              \
+    }
+
 /* event, TLSPinning Off: until the idle connection is back on the loop, so
  * what comes next finds it parked (elsewhere: nothing to wait for). */
 static void wait_parked(const tls_server_t *s, int parked_mode)
@@ -1175,34 +1196,19 @@ static void key_update_is_followed(th_fixture_t *fx, int parked_mode)
                                  parked_mode ? "TLSPinning=Off" : "TLSPinning=On", NULL};
     tls_server_t s = start_server(fx, 1, extra);
     ttls_conn_t *c = tls_open(client_ctx(g_a.cert, TLS1_3_VERSION), s.tls, "a.test", NULL);
-    tc_response_t r;
-    tls_get(c, GET_KEEP, &r);
-    tc_response_free(&r);
+    tls_expect_hello(c);
     wait_parked(&s, parked_mode);
 
     assert_int_equal(ttls_key_update(c, BOUND_MS), TC_OK);
-    tls_get(c, GET_KEEP, &r);
-    assert_string_equal(r.body, HELLO);
-    tc_response_free(&r);
+    tls_expect_hello(c);
 
     wait_parked(&s, parked_mode);
     assert_int_equal(ttls_key_update(c, BOUND_MS), TC_OK);
-    for (int i = 0; i < 2; i++) {
-        tls_get(c, GET_KEEP, &r);
-        assert_string_equal(r.body, HELLO);
-        tc_response_free(&r);
-    }
+    for (int i = 0; i < 2; i++)
+        tls_expect_hello(c);
 }
 
-static void key_update_is_followed_pinned(void **state)
-{
-    key_update_is_followed(*state, 0);
-}
-
-static void key_update_is_followed_parked(void **state)
-{
-    key_update_is_followed(*state, 1);
-}
+PINNED_AND_PARKED(key_update_is_followed)
 
 /* A TLS 1.2 client tries to renegotiate (a known CPU-exhaustion vector):
  * refused, and the connection ends no later than an idle one would; new
@@ -1214,9 +1220,7 @@ static void renegotiation_is_refused(th_fixture_t *fx, int parked_mode)
     tls_server_t s = start_server(fx, 1, extra);
     SSL_CTX *ctx = client_ctx(g_a.cert, TLS1_2_VERSION);
     ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
-    tc_response_t r;
-    tls_get(c, GET_KEEP, &r);
-    tc_response_free(&r);
+    tls_expect_hello(c);
     wait_parked(&s, parked_mode);
 
     int rc = ttls_renegotiate(c, BOUND_MS);
@@ -1229,21 +1233,10 @@ static void renegotiation_is_refused(th_fixture_t *fx, int parked_mode)
     tc_conn_t raw = {.fd = c->fd};
     expect_closed_without_http(&raw, BOUND_MS, "a connection that tried to renegotiate");
 
-    ttls_conn_t *d = tls_open(ctx, s.tls, "a.test", NULL);
-    tls_get(d, GET_KEEP, &r);
-    assert_string_equal(r.body, HELLO);
-    tc_response_free(&r);
+    tls_expect_hello(tls_open(ctx, s.tls, "a.test", NULL));
 }
 
-static void renegotiation_is_refused_pinned(void **state)
-{
-    renegotiation_is_refused(*state, 0);
-}
-
-static void renegotiation_is_refused_parked(void **state)
-{
-    renegotiation_is_refused(*state, 1);
-}
+PINNED_AND_PARKED(renegotiation_is_refused)
 
 /* ------------------------------------------------------------------ */
 /* 13. Slow TLS clients meet the plain sockets' timeouts              */
@@ -1306,15 +1299,7 @@ static void slow_tls_head_gets_408(th_fixture_t *fx, int parked_mode)
         fail_msg("still open %d ms after its 408", BOUND_MS);
 }
 
-static void slow_tls_head_gets_408_pinned(void **state)
-{
-    slow_tls_head_gets_408(*state, 0);
-}
-
-static void slow_tls_head_gets_408_parked(void **state)
-{
-    slow_tls_head_gets_408(*state, 1);
-}
+PINNED_AND_PARKED(slow_tls_head_gets_408)
 
 #define BIG_FILE_LEN (64L * 1024 * 1024) /* more than loopback's buffers hold */
 
@@ -1376,25 +1361,14 @@ static void stalled_tls_reader_let_go(th_fixture_t *fx, int parked_mode)
         if (!th_wait_for(stalled_held, &held, BOUND_MS))
             fail_msg("a TLS client not reading still held after %d ms (Timeout 1 s)", BOUND_MS);
     } else {
-        ttls_conn_t *next = tls_open(ctx, s.tls, "a.test", NULL);
-        tc_response_t r;
-        tls_get(next, GET_KEEP, &r);
-        tc_response_free(&r);
+        tls_expect_hello(tls_open(ctx, s.tls, "a.test", NULL));
     }
     int64_t took = tc_now_ms() - start;
     if (took > 10000)
         fail_msg("the stalled TLS reader was let go after %lld ms (Timeout 1 s)", (long long)took);
 }
 
-static void stalled_tls_reader_let_go_pinned(void **state)
-{
-    stalled_tls_reader_let_go(*state, 0);
-}
-
-static void stalled_tls_reader_let_go_parked(void **state)
-{
-    stalled_tls_reader_let_go(*state, 1);
-}
+PINNED_AND_PARKED(stalled_tls_reader_let_go)
 
 /* ------------------------------------------------------------------ */
 /* 8. A bad key file stops mpmserve at start                          */
