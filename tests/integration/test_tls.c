@@ -35,7 +35,9 @@
  *     and the connection ends;
  * 13. every strategy, and event with TLSPinning Off: half a head after the
  *     handshake gets 408 at the header bound; a client that never reads a
- *     large response is let go after Timeout.
+ *     large response is let go after Timeout;
+ * 14. ALPN: http/1.1 is chosen from h2 and http/1.1, a client offering only
+ *     h2 is refused, one offering nothing is served.
  *
  * Ports: mpmserve prints one "listening on" line per listener, plain ones
  * first, so a server's TLS port is read from the line after its plain
@@ -1162,6 +1164,55 @@ static void restart_with_broken_key_keeps_serving(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* 14. ALPN: http/1.1 only (RFC 7301)                                  */
+
+/* A client context offering the ALPN list (wire format: length-prefixed). */
+static SSL_CTX *alpn_ctx(const char *wire, size_t len)
+{
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    assert_int_equal(SSL_CTX_set_alpn_protos(ctx, (const unsigned char *)wire, (unsigned)len), 0);
+    return ctx;
+}
+
+static void alpn_selected(const ttls_conn_t *c, char *out, size_t cap)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(c->ssl, &p, &n);
+    if (n >= cap)
+        n = (unsigned)cap - 1;
+    memcpy(out, p ? (const char *)p : "", n);
+    out[n] = '\0';
+}
+
+/* A client offering h2 and http/1.1 gets http/1.1; one offering only h2
+ * fails its handshake (no_application_protocol) and the server goes on;
+ * one offering nothing is served without ALPN. */
+static void alpn_speaks_only_http11(void **state)
+{
+    static const char *const extra[] = {CERT_A, NULL};
+    tls_server_t s = start_server(*state, 0, extra);
+    static const char both[] = "\x02h2\x08http/1.1", h2[] = "\x02h2";
+    char chosen[32];
+
+    ttls_conn_t *c = tls_open(alpn_ctx(both, sizeof both - 1), s.tls, "a.test", NULL);
+    alpn_selected(c, chosen, sizeof chosen);
+    assert_string_equal(chosen, "http/1.1");
+    tls_expect_hello(c);
+
+    assert_true(g_ntconns < MAX_TCONNS);
+    ttls_conn_t *only_h2 = &g_tconns[g_ntconns++];
+    int rc = ttls_connect(only_h2, alpn_ctx(h2, sizeof h2 - 1), s.tls, "a.test", NULL, BOUND_MS);
+    if (rc != TTLS_EHANDSHAKE)
+        fail_msg("a client offering only h2: %s, not a failed handshake", ttls_result_name(rc));
+
+    c = tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL);
+    alpn_selected(c, chosen, sizeof chosen);
+    assert_string_equal(chosen, "");
+    tls_expect_hello(c);
+}
+
+/* ------------------------------------------------------------------ */
 /* 12. Post-handshake messages: KeyUpdate (1.3), renegotiation (1.2)   */
 
 
@@ -1446,6 +1497,7 @@ int main(void)
         TLS_MATRIX(session_resumes_on_another_child_tls12),
         TLS_CASE(no_tickets_no_resumption_tls13, "event"),
         TLS_CASE(tls13_resumption_hands_out_the_next_ticket, "worker"),
+        TLS_CASE(alpn_speaks_only_http11, "event"),
         TLS_CASE(no_tickets_no_resumption_tls12, "prefork"),
         TLS_CASE(pinned_tls_connection_holds_its_thread, "event"),
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
