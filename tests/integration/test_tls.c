@@ -17,7 +17,8 @@
  *     threads and each takes a second request;
  *  6. every strategy: plaintext, garbage, and half a ClientHello on the TLS
  *     port are closed without an HTTP answer (the last at the handshake
- *     bound) and the server keeps serving;
+ *     bound), a reset mid-handshake is shrugged off, and the server keeps
+ *     serving;
  *  7. every strategy: a graceful restart loads the replaced certificate
  *     (every new connection gets it once the old generation's DrainWindow
  *     is over) while a request in flight on an old connection completes;
@@ -144,6 +145,18 @@ static int tls_teardown(void **state)
 
 #define TLS_CASE(f, strategy) {#f "[" strategy "]", f, th_setup, tls_teardown, (void *)strategy}
 #define TLS_MATRIX(f) TLS_CASE(f, "prefork"), TLS_CASE(f, "worker"), TLS_CASE(f, "event")
+
+/* The two cases of a body taking parked_mode: event's TLSPinning On (and
+ * prefork, worker), and event's TLSPinning Off. */
+#define PINNED_AND_PARKED(f)                                                                       \
+    static void f##_pinned(void **state)                                                           \
+    {                                                                                              \
+        f(*state, 0);                                                                              \
+    }                                                                                              \
+    static void f##_parked(void **state)                                                           \
+    {                                                                                              \
+        f(*state, 1);                                                                              \
+    }
 
 /* A client context trusting only trust_pem (NULL: trusting anything). */
 static SSL_CTX *client_ctx(const char *trust_pem, int max_version)
@@ -940,10 +953,10 @@ static int64_t expect_closed_without_http(tc_conn_t *c, int timeout_ms, const ch
 
 #define HANDSHAKE_BOUND_MS 2000
 
-static void not_tls_is_closed_and_serving_goes_on(void **state)
+static void not_tls_is_closed_and_serving_goes_on(th_fixture_t *fx, int parked_mode)
 {
-    th_fixture_t *fx = *state;
-    static const char *const extra[] = {CERT_A, "--set", "RequestReadTimeout=header=2", NULL};
+    const char *const extra[] = {CERT_A, "--set", "RequestReadTimeout=header=2", "--set",
+                                 parked_mode ? "TLSPinning=Off" : "TLSPinning=On", NULL};
     tls_server_t s = start_server(fx, 0, extra);
     SSL_CTX *ctx = client_ctx(g_a.cert, 0);
 
@@ -967,6 +980,15 @@ static void not_tls_is_closed_and_serving_goes_on(void **state)
     assert_int_equal(tc_send(garbage, junk, sizeof junk, BOUND_MS), TC_OK);
     expect_closed_without_http(garbage, BOUND_MS, "200 random bytes on the TLS port");
 
+    /* Half a ClientHello, then a reset: the server is left with a broken
+     * handshake to give up on (the check that serving goes on is below). */
+    tc_conn_t *reset = th_connect(fx, s.tls);
+    assert_int_equal(tc_send(reset, hello, (size_t)hlen / 2, BOUND_MS), TC_OK);
+    struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
+    assert_int_equal(setsockopt(reset->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof abort_close),
+                     0);
+    th_disconnect(reset);
+
     expect_closed_without_http(half, HANDSHAKE_BOUND_MS + 8000, "half a ClientHello");
     int64_t took = tc_now_ms() - t_half;
     if (took < HANDSHAKE_BOUND_MS / 2)
@@ -980,6 +1002,8 @@ static void not_tls_is_closed_and_serving_goes_on(void **state)
     assert_string_equal(r.body, HELLO);
     tc_response_free(&r);
 }
+
+PINNED_AND_PARKED(not_tls_is_closed_and_serving_goes_on)
 
 /* ------------------------------------------------------------------ */
 /* 7. Graceful restart re-reads the certificate                       */
@@ -1215,18 +1239,6 @@ static void alpn_speaks_only_http11(void **state)
 /* ------------------------------------------------------------------ */
 /* 12. Post-handshake messages: KeyUpdate (1.3), renegotiation (1.2)   */
 
-
-/* The two cases of a body taking parked_mode: event's TLSPinning On (and
- * prefork, worker), and event's TLSPinning Off. */
-#define PINNED_AND_PARKED(f)                                                                       \
-    static void f##_pinned(void **state)                                                           \
-    {                                                                                              \
-        f(*state, 0);                                                                              \
-    }                                                                                              \
-    static void f##_parked(void **state)                                                           \
-    {                                                                                              \
-        f(*state, 1);                                                                              \
-    }
 
 /* event, TLSPinning Off: until the idle connection is back on the loop, so
  * what comes next finds it parked (elsewhere: nothing to wait for). */
@@ -1503,7 +1515,8 @@ int main(void)
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
         TLS_CASE(silent_tls_clients_hold_no_thread, "event"),
         TLS_CASE(pinned_burst_spreads_over_free_threads, "event"),
-        TLS_MATRIX(not_tls_is_closed_and_serving_goes_on),
+        TLS_MATRIX(not_tls_is_closed_and_serving_goes_on_pinned),
+        TLS_CASE(not_tls_is_closed_and_serving_goes_on_parked, "event"),
         TLS_MATRIX(graceful_restart_loads_the_new_certificate),
         TLS_CASE(bad_key_file_stops_the_start, "worker"),
         TLS_CASE(protocol_and_cipher_settings_are_used, "worker"),
