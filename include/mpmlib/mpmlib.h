@@ -248,9 +248,14 @@ MPM_EXTERN int mpm_server_bind(mpm_server_t *srv);
 MPM_EXTERN int mpm_server_port(const mpm_server_t *srv, size_t i);
 
 /* Serves until stopped. Blocks the calling thread. In multi-process mode the
- * calling process becomes the master for the duration; in one-process mode
- * connections are served by the calling thread (prefork) or by threads it
- * starts (worker/event). Start-up failures (address in use, hook failure)
+ * calling process becomes the master for the duration: it forks children
+ * from the calling thread, at start and whenever spares run short, and a
+ * child inherits any lock another host thread held at that instant (OpenSSL
+ * 3 has no fork guards: a host thread inside OpenSSL then can leave a child
+ * stuck at its first TLS handshake), so a threaded host keeps such work off
+ * its other threads while a master runs, or uses one-process mode. In
+ * one-process mode connections are served by the calling thread (prefork)
+ * or by threads it starts (worker/event). Start-up failures (address in use, hook failure)
  * return their error code with the cause in mpm_server_errmsg().
  * Returns 0 after a stop. Errors: MPM_ESTATE if already running or already
  * ran (a server runs once).

@@ -150,6 +150,10 @@ static void host_tls_socket_and_request_api(void **state)
     assert_int_equal(mpm_config_add_tls_certificate(cfg, g_b.cert, g_b.key), 0);
     if (th_server_start(s) != 0)
         fail_msg("start %s with a host TLS socket: %s", fx->strategy, s->errmsg);
+    /* The client below runs OpenSSL in this process, where the master forks
+     * (th_server_wait_children): only once the pool is up, and one busy
+     * child leaves enough spares that no fork comes during a handshake. */
+    th_server_wait_children(s);
 
     g_ctx[0] = ttls_ctx_new(g_b.cert, 0);
     g_ctx[1] = ttls_ctx_new(g_a.cert, 0);

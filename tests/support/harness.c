@@ -916,7 +916,7 @@ th_server_t *th_new_bare_server(th_fixture_t *fx)
 }
 
 /* Whether the master has forked its first StartServers children and each
- * is past its start. Allocates nothing: see wait_children_up(). */
+ * is past its start. Allocates nothing: see th_server_wait_children(). */
 static int children_up(th_server_t *s, unsigned want)
 {
     mpm_stats_t st = {.size = sizeof st};
@@ -937,7 +937,7 @@ static int children_up(th_server_t *s, unsigned want)
  * way). So the test waits, allocating nothing, until the master's initial
  * forks are done; a server whose children cannot start is left to the
  * test after a bound. */
-static void wait_children_up(th_server_t *s)
+void th_server_wait_children(th_server_t *s)
 {
     char text[32];
     if (!s->multi_process || mpm_config_get(s->cfg, "StartServers", text, sizeof text) < 0)
@@ -959,7 +959,7 @@ th_server_t *th_start_server(th_fixture_t *fx, const char *const *directives)
     }
     if (th_server_start(s) != 0)
         fail_msg("start %s server: %s", fx->strategy, s->errmsg);
-    wait_children_up(s);
+    th_server_wait_children(s);
     return s;
 }
 

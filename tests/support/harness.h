@@ -109,6 +109,13 @@ int th_server_launch(th_server_t *s);
  * mpm_server_run on a thread (for calls in between, e.g. stop before run). */
 int th_server_new(th_server_t *s);
 int th_server_run_async(th_server_t *s);
+/* Multi-process: waits (bounded, allocating nothing) until the master's
+ * first StartServers children are up. A fork while this thread holds a
+ * lock the child needs (ASan's allocator, OpenSSL's method store while
+ * this thread is in a TLS handshake) leaves that child stuck for good, so
+ * a test does such work only once the forks are done and the pool is
+ * sized to need no more (th_start_server waits by itself). */
+void th_server_wait_children(th_server_t *s);
 /* Waits up to timeout_ms for mpm_server_run() to return; 1 if it did. */
 int th_server_wait_run(th_server_t *s, int timeout_ms);
 /* mpm_server_stop, then waits (bounded) for run to return and joins.
