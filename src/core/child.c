@@ -63,7 +63,7 @@ static int take_wake_fds(mpm_server_t *srv, int ctl_fd)
 
 static int run_hooks_and_serve(mpm_server_t *srv)
 {
-    mpm__thread_set_slice(srv); /* the child is the library's, and its main thread */
+    mpm__thread_use_slice(srv, 1); /* the child is the library's, and its main thread */
     if (mpm__hooks_child_init(srv) != 0) {
         mpm__log(srv, MPM_LOG_ERROR, "child init hook failed");
         return MPM__EXIT_FATAL;

@@ -238,9 +238,11 @@ int mpm__server_check_wake(mpm_server_t *srv);
 int mpm__server_poll_stop(mpm_server_t *srv);
 
 /* Asks the kernel for SchedulerSlice as the calling thread's time slice
- * (sched_slice.c); threads it creates afterwards inherit it. For the
- * library's own threads only: pool threads and forked children. */
-void mpm__thread_set_slice(const mpm_server_t *srv);
+ * (`short_slice` 1), or for the kernel's default slice back (0), when
+ * SchedulerSlice is set (sched_slice.c); threads it creates afterwards
+ * inherit it. For the library's own threads only: pool threads and forked
+ * children. A repeated request costs no syscall. */
+void mpm__thread_use_slice(const mpm_server_t *srv, int short_slice);
 
 /* Runs as master until stop (master.c). */
 int mpm__master_run(mpm_server_t *srv);

@@ -130,7 +130,7 @@ static void *pool_thread(void *p)
     free(p);
     mpm__pool_t *pool = arg.pool;
     mpm__sb_worker_t *unit = mpm__sb_worker(pool->srv->sb, pool->srv->slot_index, arg.index);
-    mpm__thread_set_slice(pool->srv);
+    mpm__thread_use_slice(pool->srv, 1);
     if (mpm__hooks_thread_init(pool->srv, arg.index) != 0) {
         mpm__log(pool->srv, MPM_LOG_ERROR, "thread init hook failed");
         mpm__sb_set_worker_state(unit, MPM__SB_DEAD);

@@ -6,7 +6,14 @@
  * thread waits that long: with two event children on one core this moved
  * wrk's p99 from about 2 ms to under 1 ms. Only the slice changes: the
  * policy, the nice value and so the CPU share stay the host's. It is a
- * hint: a kernel that refuses it changes nothing. */
+ * hint: a kernel that refuses it changes nothing.
+ *
+ * A thread that serves one connection for its whole life (worker's, and
+ * event's while it holds a pinned TLS connection) goes back to the
+ * kernel's slice: there a short slice only lets the next connection's
+ * wake-up preempt a request or a TLS handshake mid-way, which cost worker
+ * about 10 % more CPU per request and pinned TLS handshakes about 15 %
+ * (bench/RESULTS.md), and bought no latency. */
 #include "internal.h"
 
 #include <sched.h>
@@ -28,11 +35,18 @@ typedef struct sched_attr_v0 {
 
 #define MPM__SCHED_FLAG_RESET_ON_FORK 0x01
 
-void mpm__thread_set_slice(const mpm_server_t *srv)
+/* What this thread last asked for: -1 nothing yet, else a use_slice flag;
+ * a thread asks again only when it changes (once per thread under worker,
+ * once per pinned connection under event). */
+static _Thread_local signed char thread_short_slice = -1;
+
+void mpm__thread_use_slice(const mpm_server_t *srv, int short_slice)
 {
     unsigned us = srv->cfg.s.scheduler_slice_us;
-    if (!us)
+    short_slice = short_slice != 0;
+    if (!us || thread_short_slice == short_slice)
         return;
+    thread_short_slice = (signed char)short_slice;
     sched_attr_v0_t a;
     memset(&a, 0, sizeof a);
     if (syscall(SYS_sched_getattr, 0, &a, (unsigned)sizeof a, 0) != 0)
@@ -41,12 +55,13 @@ void mpm__thread_set_slice(const mpm_server_t *srv)
         return; /* a real-time host thread is not ours to change */
     a.size = sizeof a;
     a.flags &= MPM__SCHED_FLAG_RESET_ON_FORK;
-    a.runtime = (uint64_t)us * 1000u;
+    a.runtime = short_slice ? (uint64_t)us * 1000u : 0; /* 0: the kernel's default */
     (void)syscall(SYS_sched_setattr, 0, &a, 0);
 }
 #else
-void mpm__thread_set_slice(const mpm_server_t *srv)
+void mpm__thread_use_slice(const mpm_server_t *srv, int short_slice)
 {
     (void)srv;
+    (void)short_slice;
 }
 #endif

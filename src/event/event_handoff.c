@@ -140,6 +140,9 @@ int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
 {
     ev_conn_t *e = a->conn;
     mpm__conn_state_t st = e->c->state;
+    /* A pinned connection is this thread's for life: the kernel's slice
+     * (sched_slice.c); a request at a time: SchedulerSlice. */
+    mpm__thread_use_slice(pool->srv, !e->pinned);
     if (e->pinned) {
         mpm__conn_serve_pinned(e->c, unit); /* comes back closed */
         st = e->c->state;

@@ -19,6 +19,9 @@
 
 static int serve_connection(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a)
 {
+    /* The connection is this thread's for life: the kernel's slice
+     * (sched_slice.c). */
+    mpm__thread_use_slice(pool->srv, 0);
     mpm__conn_serve(pool->srv, a, unit);
     mpm__sb_set_worker_state(unit, MPM__SB_READY);
     return 0; /* the pool closes the fd */

@@ -27,6 +27,7 @@
 
 #include "certs.h"
 #include "harness.h"
+#include "slice.h"
 #include "tls_client.h"
 
 #define BOUND_MS 20000
@@ -175,6 +176,52 @@ static void host_tls_socket_and_request_api(void **state)
     assert_string_equal(cipher, "-");
 }
 
+/* An event server on a host TLS socket with 4 threads and SchedulerSlice
+ * 250 µs, and one TLS connection that has had a response and is kept
+ * alive; the server's plain port is returned. */
+static void event_tls_connection_held(th_fixture_t *fx, const char *pinning)
+{
+    th_server_t *s = th_new_server(fx);
+    int tls_port = 0;
+    g_host_fd = host_listener(&tls_port);
+    mpm_config_t *cfg = th_server_config(s);
+    assert_int_equal(mpm_config_add_tls_listen_fd(cfg, g_host_fd), 0);
+    assert_int_equal(mpm_config_add_tls_certificate(cfg, g_a.cert, g_a.key), 0);
+    assert_int_equal(th_server_set(s, "ThreadsPerChild", "4"), 0);
+    assert_int_equal(th_server_set(s, "SchedulerSlice", "250"), 0);
+    assert_int_equal(th_server_set(s, "TLSPinning", pinning), 0);
+    if (th_server_start(s) != 0)
+        fail_msg("start event with a host TLS socket: %s", s->errmsg);
+    g_ctx[0] = ttls_ctx_new(g_a.cert, 0);
+    assert_non_null(g_ctx[0]);
+    assert_int_equal(ttls_connect(&g_conn, g_ctx[0], tls_port, "a.test", NULL, BOUND_MS), TC_OK);
+    tc_response_t r;
+    assert_int_equal(ttls_request(&g_conn, GET_INFO, &r, BOUND_MS), TC_OK);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+}
+
+/* The thread that holds a pinned TLS connection (its own for life) runs
+ * with the kernel's slice; the other three keep SchedulerSlice. */
+static void pinned_thread_takes_the_kernel_slice(void **state)
+{
+    if (!tslice_supported())
+        skip(); /* a kernel without custom slices ignores the directive */
+    event_tls_connection_held(*state, "On");
+    tslice_wait_t w = {.ns = 250000, .threads = 3};
+    assert_true(th_wait_for(tslice_threads_are, &w, BOUND_MS));
+}
+
+/* A parked TLS connection holds no thread: all four keep SchedulerSlice. */
+static void parked_tls_leaves_every_thread_its_slice(void **state)
+{
+    if (!tslice_supported())
+        skip();
+    event_tls_connection_held(*state, "Off");
+    tslice_wait_t w = {.ns = 250000, .threads = 4};
+    assert_true(th_wait_for(tslice_threads_are, &w, BOUND_MS));
+}
+
 /* The start fails with MPM_ECONFIG and the reason names `what`. */
 static void expect_config_error(th_server_t *s, const char *what)
 {
@@ -216,6 +263,8 @@ int main(void)
         API_CASE(host_tls_socket_and_request_api, "event-mp"),
         API_CASE(tls_listener_needs_a_readable_certificate, "worker"),
         API_CASE(tls_listener_needs_a_readable_certificate, "event-mp"),
+        API_CASE(pinned_thread_takes_the_kernel_slice, "event"),
+        API_CASE(parked_tls_leaves_every_thread_its_slice, "event"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

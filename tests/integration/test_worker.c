@@ -13,13 +13,12 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include <dirent.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
+#include "slice.h"
 
 #define SLEEPERS 50
 
@@ -181,87 +180,39 @@ static void idle_server_burns_no_cpu(void **state)
     th_expect_serving(s->port);
 }
 
-/* The scheduler's time slice of a thread of this process, from
- * /proc/self/task/TID/sched (ns); -1 when the kernel shows none. */
-static long long thread_slice_ns(const char *tid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/self/task/%s/sched", tid);
-    FILE *f = fopen(path, "r");
-    long long ns = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "se.slice", 8) == 0 && strchr(line, ':'))
-            ns = strtoll(strchr(line, ':') + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return ns;
-}
-
-static long long own_slice_ns(void)
-{
-    char tid[24];
-    snprintf(tid, sizeof tid, "%ld", (long)syscall(SYS_gettid));
-    return thread_slice_ns(tid);
-}
-
-static int threads_with_slice(long long ns)
-{
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    for (struct dirent *de; d && (de = readdir(d)) != NULL;)
-        if (de->d_name[0] != '.' && thread_slice_ns(de->d_name) == ns)
-            n++;
-    if (d)
-        closedir(d);
-    return n;
-}
-
-/* Whether this kernel grants a thread its own slice (Linux 6.12+): tried on
- * a thread of its own, whose slice dies with it. */
-static void *try_custom_slice(void *arg)
-{
-    struct {
-        uint32_t size, policy;
-        uint64_t flags;
-        int32_t nice;
-        uint32_t priority;
-        uint64_t runtime, deadline, period;
-    } a = {.size = 48, .runtime = 300000};
-    long long *got = arg;
-    *got = syscall(SYS_sched_setattr, 0, &a, 0) == 0 ? own_slice_ns() : -1;
-    return NULL;
-}
-
-typedef struct slice_wait {
-    long long ns;
-    int threads;
-} slice_wait_t;
-
-static int threads_have_slice(void *arg)
-{
-    slice_wait_t *w = arg;
-    return threads_with_slice(w->ns) >= w->threads;
-}
-
-/* SchedulerSlice reaches every pool thread, and not the host's thread that
- * called mpm_server_run(). */
+/* SchedulerSlice reaches every pool thread of event (a thread there runs
+ * a request at a time), and not the host's thread that called
+ * mpm_server_run(). */
 static void pool_threads_get_the_scheduler_slice(void **state)
 {
     th_fixture_t *fx = *state;
-    pthread_t t;
-    long long probe = -1;
-    assert_int_equal(pthread_create(&t, NULL, try_custom_slice, &probe), 0);
-    pthread_join(t, NULL);
-    if (probe != 300000)
+    if (!tslice_supported())
         skip(); /* a kernel without custom slices ignores the directive */
-    long long host_slice = own_slice_ns();
-    static const char *const dirs[] = {"MPM", "worker", "ThreadsPerChild", "4",
+    long long host_slice = tslice_own_ns();
+    static const char *const dirs[] = {"MPM", "event", "ThreadsPerChild", "4",
                                        "SchedulerSlice", "250", NULL};
     th_server_t *s = th_start_server(fx, dirs);
     th_expect_serving(s->port);
-    slice_wait_t w = {.ns = 250000, .threads = 4};
-    assert_true(th_wait_for(threads_have_slice, &w, 10000));
-    assert_int_equal(own_slice_ns(), host_slice);
+    tslice_wait_t w = {.ns = 250000, .threads = 4};
+    assert_true(th_wait_for(tslice_threads_are, &w, 10000));
+    assert_int_equal(tslice_own_ns(), host_slice);
+}
+
+/* A worker thread that has served a connection (its own for life) is back
+ * on the kernel's slice; the others still have SchedulerSlice. */
+static void worker_thread_with_a_connection_takes_the_kernel_slice(void **state)
+{
+    th_fixture_t *fx = *state;
+    if (!tslice_supported())
+        skip();
+    static const char *const dirs[] = {"MPM", "worker", "ThreadsPerChild", "4",
+                                       "SchedulerSlice", "250", NULL};
+    th_server_t *s = th_start_server(fx, dirs);
+    tslice_wait_t w = {.ns = 250000, .threads = 4};
+    assert_true(th_wait_for(tslice_threads_are, &w, 10000));
+    th_expect_serving(s->port);
+    w.threads = 3;
+    assert_true(th_wait_for(tslice_threads_are, &w, 10000));
 }
 
 int main(void)
@@ -271,7 +222,8 @@ int main(void)
         TH_CASE(full_child_leaves_newcomers_to_others, "worker-mp"),
         TH_CASE(kept_alive_connection_holds_a_thread, "worker"),
         TH_MATRIX(idle_server_burns_no_cpu),
-        TH_CASE(pool_threads_get_the_scheduler_slice, "worker"),
+        TH_CASE(pool_threads_get_the_scheduler_slice, "event"),
+        TH_CASE(worker_thread_with_a_connection_takes_the_kernel_slice, "worker"),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
