@@ -11,9 +11,9 @@
  * A thread that serves one connection for its whole life (worker's, and
  * event's while it holds a pinned TLS connection) goes back to the
  * kernel's slice: there a short slice only lets the next connection's
- * wake-up preempt a request or a TLS handshake mid-way, which cost worker
- * about 10 % more CPU per request and pinned TLS handshakes about 15 %
- * (bench/RESULTS.md), and bought no latency. */
+ * wake-up preempt a request or a TLS handshake mid-way: it cost worker's
+ * kept-alive requests 11-13 % more CPU and a worse p99 (bench/RESULTS.md,
+ * "SchedulerSlice and threads that own a connection"). */
 #include "internal.h"
 
 #include <sched.h>
