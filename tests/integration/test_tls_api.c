@@ -176,9 +176,8 @@ static void host_tls_socket_and_request_api(void **state)
     assert_string_equal(cipher, "-");
 }
 
-/* An event server on a host TLS socket with 4 threads and SchedulerSlice
- * 250 µs, and one TLS connection that has had a response and is kept
- * alive; the server's plain port is returned. */
+/* Starts an event server on a host TLS socket with 4 threads and
+ * SchedulerSlice 250 µs, and leaves g_conn kept alive after one response. */
 static void event_tls_connection_held(th_fixture_t *fx, const char *pinning)
 {
     th_server_t *s = th_new_server(fx);

@@ -30,7 +30,8 @@ long long tslice_own_ns(void)
     return thread_slice_ns(tid);
 }
 
-int tslice_threads_with(long long ns)
+/* How many threads of this process have a slice of exactly ns. */
+static int threads_with(long long ns)
 {
     DIR *d = opendir("/proc/self/task");
     int n = 0;
@@ -45,7 +46,7 @@ int tslice_threads_with(long long ns)
 int tslice_threads_are(void *arg)
 {
     const tslice_wait_t *w = arg;
-    return tslice_threads_with(w->ns) == w->threads;
+    return threads_with(w->ns) == w->threads;
 }
 
 /* The slice set here dies with this thread. */

@@ -11,9 +11,6 @@ int tslice_supported(void);
 /* The calling thread's slice in ns; -1 when the kernel shows none. */
 long long tslice_own_ns(void);
 
-/* How many threads of this process have a slice of exactly ns. */
-int tslice_threads_with(long long ns);
-
 /* For th_wait_for: true once exactly `threads` threads have `ns`. */
 typedef struct tslice_wait {
     long long ns;
