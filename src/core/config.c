@@ -120,6 +120,7 @@ static const directive_t directives[] = {
     {"TLSCipherSuites", K_CIPHERS, FIELD(tls_ciphersuites), 1, 0,
      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256", NULL},
     {"TLSPinning", K_FLAG, FIELD(tls_pinning), 0, 1, "On", NULL},
+    {"TLSDeferAccept", K_TIME, FIELD(tls_defer_accept_ms), 0, SEC(600), "1", NULL},
     {"TLSSessionTickets", K_FLAG, FIELD(tls_session_tickets), 0, 1, "On", NULL},
     {"TLSSessionTicketKeyRotation", K_TIME, FIELD(tls_ticket_rotation_ms), SEC(1), DAY * 7, "3600",
      NULL},

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,6 +307,20 @@ static int open_address(const void *owner, const char *addr, int backlog, mpm__l
     return fail(err, errlen, rc, "Listen %s: %s", addr, sys_reason(-rc));
 }
 
+/* TLSDeferAccept: the kernel keeps a new connection to itself until the
+ * client's first bytes arrive (httpd's "AcceptFilter https data"), so a
+ * client that connects and says nothing costs no process, thread or
+ * admission slot for that long. Whole seconds, rounded up. A socket that
+ * is not TCP (a unix one) has no such option and accepts as before.
+ * Returns whether it is set. */
+static int defer_accept(int fd, int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    int seconds = (int)((ms + 999) / 1000);
+    return set_int_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, seconds) == 0;
+}
+
 static int get_int_option(int fd, int level, int opt, int *value)
 {
     socklen_t len = sizeof *value;
@@ -375,6 +390,7 @@ int mpm__listeners_open_owned(const void *owner, const mpm__settings_t *s, mpm__
                          : open_address(owner, spec->addr, s->listen_backlog, l, err, errlen);
             if (rc == 0) {
                 l->tls = spec->tls;
+                l->deferred = l->tls && defer_accept(l->fd, s->tls_defer_accept_ms);
                 count++;
             }
         }

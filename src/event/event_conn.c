@@ -4,6 +4,7 @@
 #include "core/fdreg.h"
 
 #include <stdlib.h>
+#include <sys/ioctl.h>
 
 /* A response tail a handler may leave to the loop (write completion),
  * copied: bounded like httpd's, so a big body written from memory waits in
@@ -179,6 +180,16 @@ void ev_conn_free(ev_conn_t *e)
     free(e);
 }
 
+/* Under TLSDeferAccept the kernel hands a connection over with its first
+ * bytes; one that comes without them sat silent through the whole defer
+ * and is no client about to send its ClientHello. It gets no thread's
+ * promise: a flood of them must not stop the child from accepting. */
+static int came_silent(const ev_child_t *ev, const mpm__accepted_t *a)
+{
+    int n = 0;
+    return ev->srv->listeners[a->listener].deferred && ioctl(a->fd, FIONREAD, &n) == 0 && n == 0;
+}
+
 int ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
 {
     ev_conn_t *e = calloc(1, sizeof(*e));
@@ -208,7 +219,7 @@ int ev_conn_open(ev_child_t *ev, const mpm__accepted_t *a)
          * and sends nothing holds no thread, and meets the handshake's
          * deadline (the first head's) on the loop. */
         e->pinned = 1;
-        set_reserving(e, 1);
+        set_reserving(e, !came_silent(ev, a));
         c->state = MPM__CONN_HANDSHAKE;
         c->wait_events = POLLIN;
         c->handshake_deadline =

@@ -125,6 +125,11 @@ static SSL_SESSION *g_session;
 static ttls_conn_t *g_many; /* case 5's thousand */
 static size_t g_nmany;
 
+/* Plain TCP connections that send nothing, closed by the teardown. */
+#define SILENT_MAX 48
+static int g_silent[SILENT_MAX];
+static size_t g_nsilent;
+
 static int tls_teardown(void **state)
 {
     for (size_t i = 0; i < g_ntconns; i++)
@@ -140,6 +145,9 @@ static int tls_teardown(void **state)
     for (size_t i = 0; i < g_nctxs; i++)
         SSL_CTX_free(g_ctxs[i]);
     g_nctxs = 0;
+    for (size_t i = 0; i < g_nsilent; i++)
+        close(g_silent[i]);
+    g_nsilent = 0;
     return th_teardown(state);
 }
 
@@ -766,24 +774,42 @@ static void silent_tls_clients_hold_no_thread(void **state)
     assert_string_equal(info.tls, "true");
 }
 
-/* Connections waiting in the accept queue of the listener on 127.0.0.1:port
- * (the rx_queue column of a LISTEN row in /proc/net/tcp); -1 if none. */
-static long accept_queue(int port)
+/* /proc/net/tcp's states (include/net/tcp_states.h). */
+#define TCP_ST_ESTABLISHED 0x01
+#define TCP_ST_SYN_RECV 0x03
+#define TCP_ST_LISTEN 0x0A
+
+/* The rows of /proc/net/tcp whose local end is 127.0.0.1:port and whose
+ * state is st: how many, and (into *rx, if given) the last one's rx_queue
+ * column, which for a LISTEN row is its accept queue. */
+static long tcp_rows(int port, unsigned st, long *rx_out)
 {
     FILE *f = fopen("/proc/net/tcp", "r");
     char line[256], want[32];
     snprintf(want, sizeof want, "0100007F:%04X", port);
-    long queued = -1;
+    long rows = 0;
     while (f && fgets(line, sizeof line, f)) {
         char local[32], remote[32];
-        unsigned st;
+        unsigned state;
         unsigned long tx, rx;
-        if (sscanf(line, " %*d: %31s %31s %x %lx:%lx", local, remote, &st, &tx, &rx) == 5 &&
-            strcmp(local, want) == 0 && st == 0x0A)
-            queued = (long)rx;
+        if (sscanf(line, " %*d: %31s %31s %x %lx:%lx", local, remote, &state, &tx, &rx) == 5 &&
+            strcmp(local, want) == 0 && state == st) {
+            rows++;
+            if (rx_out)
+                *rx_out = (long)rx;
+        }
     }
     if (f)
         fclose(f);
+    return rows;
+}
+
+/* Connections waiting in the accept queue of the listener on 127.0.0.1:port;
+ * -1 if there is no such listener. */
+static long accept_queue(int port)
+{
+    long queued = -1;
+    (void)tcp_rows(port, TCP_ST_LISTEN, &queued);
     return queued;
 }
 
@@ -866,6 +892,89 @@ static void pinned_burst_spreads_over_free_threads(void **state)
             fail_msg("burst connection %d of %d: %s, status %d", i + 1, BURST,
                      ttls_result_name(b[i].rc), b[i].status);
     }
+}
+
+static void open_silent(int port, size_t n)
+{
+    for (size_t i = 0; i < n && g_nsilent < SILENT_MAX; i++) {
+        tc_conn_t c;
+        if (tc_connect(&c, port, BOUND_MS) != 0)
+            fail_msg("silent connection %zu of %zu to port %d did not connect", i + 1, n, port);
+        g_silent[g_nsilent++] = c.fd;
+    }
+}
+
+typedef struct handed_over_cond {
+    int port;
+    long n;
+} handed_over_cond_t;
+
+/* Every one of n connections to port is out of the kernel's hands: none
+ * waits in SYN_RECV (deferred) or in the accept queue. */
+static int handed_over(void *arg)
+{
+    handed_over_cond_t *h = arg;
+    return tcp_rows(h->port, TCP_ST_SYN_RECV, NULL) == 0 && accept_queue(h->port) == 0 &&
+           tcp_rows(h->port, TCP_ST_ESTABLISHED, NULL) >= h->n;
+}
+
+static int established_on(void *arg)
+{
+    return tcp_rows(*(int *)arg, TCP_ST_ESTABLISHED, NULL) > 0;
+}
+
+/* TLSDeferAccept (TCP_DEFER_ACCEPT): a client that connects to the TLS port
+ * and sends nothing stays with the kernel (SYN_RECV on the server's side)
+ * for the defer; the plain port, and TLSDeferAccept=0, hand it over at
+ * once. A real client is served at once. */
+static void deferred_tls_accept_keeps_silent_clients_in_the_kernel(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const deferred[] = {CERT_A, "--set", "TLSDeferAccept=30", NULL};
+    static const char *const at_once[] = {CERT_A, "--set", "TLSDeferAccept=0", NULL};
+    tls_server_t s = start_server(fx, 1, deferred);
+    tls_server_t now = start_server(fx, 0, at_once);
+    open_silent(s.plain, 1);
+    open_silent(s.tls, 1);
+    open_silent(now.tls, 1);
+    assert_true(th_wait_for(established_on, &s.plain, BOUND_MS));
+    assert_true(th_wait_for(established_on, &now.tls, BOUND_MS));
+    if (tcp_rows(s.tls, TCP_ST_SYN_RECV, NULL) != 1 || tcp_rows(s.tls, TCP_ST_ESTABLISHED, NULL))
+        fail_msg("a silent client of the deferred TLS port: %ld in SYN_RECV (want 1), %ld "
+                 "established (want 0)",
+                 tcp_rows(s.tls, TCP_ST_SYN_RECV, NULL),
+                 tcp_rows(s.tls, TCP_ST_ESTABLISHED, NULL));
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    assert_string_equal(tls_info(tls_open(ctx, s.tls, "a.test", NULL)).tls, "true");
+}
+
+#define SILENT_FLOOD 40
+
+/* event, pinned: clients that stay silent through TLSDeferAccept (1 s)
+ * come out of the kernel without a ClientHello; they promise no thread, so
+ * a child of two threads takes all forty at once and keeps accepting. Had
+ * each held a thread's promise for EV_PIN_RESERVE_MS, the child would take
+ * two a second (twenty seconds for the flood), and a real client behind
+ * them would wait as long. */
+static void silent_flood_leaves_pinned_admission_open(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {
+        CERT_A, "--set", "ThreadsPerChild=2", "--set", "StartServers=1", "--set",
+        "ServerLimit=1", "--set", "MaxRequestWorkers=2", "--set", "MinSpareThreads=1", "--set",
+        "MaxSpareThreads=2", "--set", "RequestReadTimeout=header=60", "--set",
+        "ListenBacklog=128", NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    open_silent(s.tls, SILENT_FLOOD);
+    /* The defer is about a second; the flood, taken at once, well within
+     * eight (two a second would take twenty). */
+    handed_over_cond_t h = {.port = s.tls, .n = SILENT_FLOOD};
+    if (!th_wait_for(handed_over, &h, 8000))
+        fail_msg("after 8 s the child had not taken the %d silent clients: %ld deferred, %ld in "
+                 "the accept queue",
+                 SILENT_FLOOD, tcp_rows(s.tls, TCP_ST_SYN_RECV, NULL), accept_queue(s.tls));
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    assert_string_equal(tls_info(tls_open(ctx, s.tls, "a.test", NULL)).tls, "true");
 }
 
 static void unpinned_thousand_idle_tls_connections(void **state)
@@ -1515,6 +1624,8 @@ int main(void)
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
         TLS_CASE(silent_tls_clients_hold_no_thread, "event"),
         TLS_CASE(pinned_burst_spreads_over_free_threads, "event"),
+        TLS_CASE(deferred_tls_accept_keeps_silent_clients_in_the_kernel, "worker"),
+        TLS_CASE(silent_flood_leaves_pinned_admission_open, "event"),
         TLS_MATRIX(not_tls_is_closed_and_serving_goes_on_pinned),
         TLS_CASE(not_tls_is_closed_and_serving_goes_on_parked, "event"),
         TLS_MATRIX(graceful_restart_loads_the_new_certificate),

@@ -106,6 +106,7 @@ static const struct {
     {"TLSProtocol", "TLSv1.2 TLSv1.3"},
     {"TLSCipherSuites", "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"},
     {"TLSPinning", "On"},
+    {"TLSDeferAccept", "1"},
     {"TLSSessionTickets", "On"},
     {"TLSSessionTicketKeyRotation", "3600"},
 };
