@@ -755,16 +755,21 @@ static void pinned_tls_connection_holds_its_thread(void **state)
 
 #define MANY 1000
 
+/* One child of two threads, whose silent clients wait a minute. */
+#define ONE_CHILD_TWO_THREADS                                                                      \
+    "--set", "ThreadsPerChild=2", "--set", "StartServers=1", "--set", "ServerLimit=1", "--set",    \
+        "MaxRequestWorkers=2", "--set", "MinSpareThreads=1", "--set", "MaxSpareThreads=2",         \
+        "--set", "RequestReadTimeout=header=60"
+
 /* event, pinned: a client that connects to the TLS port and sends nothing
  * holds no thread (it waits on the loop for its first bytes), so two
- * threads and six such clients still leave room for a real one. */
+ * threads and six such clients still leave room for a real one. Not
+ * deferred: the kernel would keep them from the server altogether. */
 static void silent_tls_clients_hold_no_thread(void **state)
 {
     th_fixture_t *fx = *state;
-    static const char *const extra[] = {
-        CERT_A, "--set", "ThreadsPerChild=2", "--set", "StartServers=1", "--set",
-        "ServerLimit=1", "--set", "MaxRequestWorkers=2", "--set", "MinSpareThreads=1", "--set",
-        "MaxSpareThreads=2", "--set", "RequestReadTimeout=header=60", NULL};
+    static const char *const extra[] = {CERT_A, ONE_CHILD_TWO_THREADS, "--set",
+                                        "TLSDeferAccept=0", NULL};
     tls_server_t s = start_server(fx, 0, extra);
     for (int i = 0; i < 6; i++)
         (void)th_connect(fx, s.tls);
@@ -959,11 +964,8 @@ static void deferred_tls_accept_keeps_silent_clients_in_the_kernel(void **state)
 static void silent_flood_leaves_pinned_admission_open(void **state)
 {
     th_fixture_t *fx = *state;
-    static const char *const extra[] = {
-        CERT_A, "--set", "ThreadsPerChild=2", "--set", "StartServers=1", "--set",
-        "ServerLimit=1", "--set", "MaxRequestWorkers=2", "--set", "MinSpareThreads=1", "--set",
-        "MaxSpareThreads=2", "--set", "RequestReadTimeout=header=60", "--set",
-        "ListenBacklog=128", NULL};
+    static const char *const extra[] = {CERT_A, ONE_CHILD_TWO_THREADS, "--set",
+                                        "ListenBacklog=128", NULL};
     tls_server_t s = start_server(fx, 0, extra);
     open_silent(s.tls, SILENT_FLOOD);
     /* The defer is about a second; the flood, taken at once, well within
