@@ -173,8 +173,10 @@ MPM_EXTERN int mpm_config_get(const mpm_config_t *cfg, const char *key, char *bu
 
 /* Adds a listening socket the host already opened (bound and listening, or
  * just bound: the library calls listen() if needed). The library sets
- * O_NONBLOCK on it (accept is driven by poll/epoll) but does not close it; the
- * host keeps ownership and closes it after the server is freed.
+ * O_NONBLOCK on it (accept is driven by poll/epoll) and no other option
+ * (DeferAccept and TLSDeferAccept apply only to sockets the library opens),
+ * and does not close it; the host keeps ownership and closes it after the
+ * server is freed.
  * Errors: MPM_EINVAL for a negative fd or one that is not a stream socket. */
 MPM_EXTERN int mpm_config_add_listen_fd(mpm_config_t *cfg, int fd);
 

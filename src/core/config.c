@@ -74,6 +74,7 @@ static const choice_t log_levels[] = {{"error", MPM_LOG_ERROR},   {"warn", MPM_L
 static const directive_t directives[] = {
     {"Listen", K_LISTEN, FIELD(nlisten), 0, 0, NULL, NULL},
     {"ListenBacklog", K_UINT, FIELD(listen_backlog), 1, 65535, "511", NULL},
+    {"DeferAccept", K_TIME, FIELD(defer_accept_ms), 0, SEC(600), "0", NULL},
     {"MPM", K_MPM, FIELD(mpm), 0, 0, NULL, NULL},
     {"OneProcess", K_FLAG, FIELD(one_process), 0, 1, "Off", NULL},
     {"KeepAlive", K_FLAG, FIELD(keepalive), 0, 1, "On", NULL},

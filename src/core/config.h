@@ -92,6 +92,7 @@ typedef struct mpm__settings {
     char tls_ciphersuites[256];     /* TLSCipherSuites: TLS 1.3 suites */
     int tls_pinning;                /* TLSPinning On (event) */
     int64_t tls_defer_accept_ms;    /* TLSDeferAccept 1 s (TCP_DEFER_ACCEPT) */
+    int64_t defer_accept_ms;        /* DeferAccept 0: plain listeners */
     int tls_session_tickets;        /* TLSSessionTickets On */
     int64_t tls_ticket_rotation_ms; /* TLSSessionTicketKeyRotation 1 h */
     int log_level;                  /* LogLevel warn */

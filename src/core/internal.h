@@ -28,8 +28,9 @@ typedef struct mpm__listener {
     const struct mpm__transport *tp;
     int tls;            /* a TLS listener: tls.c sets tp once its contexts exist */
     int port;           /* bound port, 0 for unix sockets */
-    /* TCP_DEFER_ACCEPT is set (TLSDeferAccept): a connection comes out of
-     * accept() with its first bytes, or after that long without them. */
+    /* TCP_DEFER_ACCEPT is set (DeferAccept, TLSDeferAccept): a connection
+     * comes out of accept() with its first bytes, or after that long
+     * without them. */
     int deferred;
     char name[272];     /* the address as configured, for messages */
 } mpm__listener_t;

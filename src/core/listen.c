@@ -307,12 +307,12 @@ static int open_address(const void *owner, const char *addr, int backlog, mpm__l
     return fail(err, errlen, rc, "Listen %s: %s", addr, sys_reason(-rc));
 }
 
-/* TLSDeferAccept: the kernel keeps a new connection to itself until the
- * client's first bytes arrive (httpd's "AcceptFilter https data"), so a
- * client that connects and says nothing costs no process, thread or
+/* DeferAccept / TLSDeferAccept: the kernel keeps a new connection to itself
+ * until the client's first bytes arrive (httpd's "AcceptFilter ... data"),
+ * so a client that connects and says nothing costs no process, thread or
  * admission slot for that long. Whole seconds, rounded up. A socket that
- * is not TCP (a unix one) has no such option and accepts as before.
- * Returns whether it is set. */
+ * is not TCP (a unix one) has no such option and accepts as before; a
+ * host's fd is left as the host made it. Returns whether it is set. */
 static int defer_accept(int fd, int64_t ms)
 {
     if (ms <= 0)
@@ -390,7 +390,8 @@ int mpm__listeners_open_owned(const void *owner, const mpm__settings_t *s, mpm__
                          : open_address(owner, spec->addr, s->listen_backlog, l, err, errlen);
             if (rc == 0) {
                 l->tls = spec->tls;
-                l->deferred = l->tls && defer_accept(l->fd, s->tls_defer_accept_ms);
+                int64_t defer = l->tls ? s->tls_defer_accept_ms : s->defer_accept_ms;
+                l->deferred = l->owned && defer_accept(l->fd, defer);
                 count++;
             }
         }

@@ -928,27 +928,37 @@ static int established_on(void *arg)
     return tcp_rows(*(int *)arg, TCP_ST_ESTABLISHED, NULL) > 0;
 }
 
+/* Fails unless the one client of port waits in SYN_RECV, not handed over. */
+static void expect_deferred(int port, const char *what)
+{
+    long syn = tcp_rows(port, TCP_ST_SYN_RECV, NULL);
+    long est = tcp_rows(port, TCP_ST_ESTABLISHED, NULL);
+    if (syn != 1 || est != 0)
+        fail_msg("a silent client of %s: %ld in SYN_RECV (want 1), %ld established (want 0)", what,
+                 syn, est);
+}
+
 /* TLSDeferAccept (TCP_DEFER_ACCEPT): a client that connects to the TLS port
  * and sends nothing stays with the kernel (SYN_RECV on the server's side)
  * for the defer; the plain port, and TLSDeferAccept=0, hand it over at
- * once. A real client is served at once. */
+ * once. DeferAccept does the same for the plain port alone. A real client
+ * is served at once. */
 static void deferred_tls_accept_keeps_silent_clients_in_the_kernel(void **state)
 {
     th_fixture_t *fx = *state;
     static const char *const deferred[] = {CERT_A, "--set", "TLSDeferAccept=30", NULL};
-    static const char *const at_once[] = {CERT_A, "--set", "TLSDeferAccept=0", NULL};
+    static const char *const plain_deferred[] = {CERT_A, "--set", "TLSDeferAccept=0", "--set",
+                                                 "DeferAccept=30", NULL};
     tls_server_t s = start_server(fx, 1, deferred);
-    tls_server_t now = start_server(fx, 0, at_once);
+    tls_server_t p = start_server(fx, 1, plain_deferred);
     open_silent(s.plain, 1);
     open_silent(s.tls, 1);
-    open_silent(now.tls, 1);
+    open_silent(p.plain, 1);
+    open_silent(p.tls, 1);
     assert_true(th_wait_for(established_on, &s.plain, BOUND_MS));
-    assert_true(th_wait_for(established_on, &now.tls, BOUND_MS));
-    if (tcp_rows(s.tls, TCP_ST_SYN_RECV, NULL) != 1 || tcp_rows(s.tls, TCP_ST_ESTABLISHED, NULL))
-        fail_msg("a silent client of the deferred TLS port: %ld in SYN_RECV (want 1), %ld "
-                 "established (want 0)",
-                 tcp_rows(s.tls, TCP_ST_SYN_RECV, NULL),
-                 tcp_rows(s.tls, TCP_ST_ESTABLISHED, NULL));
+    assert_true(th_wait_for(established_on, &p.tls, BOUND_MS));
+    expect_deferred(s.tls, "the deferred TLS port");
+    expect_deferred(p.plain, "a plain port under DeferAccept");
     SSL_CTX *ctx = client_ctx(g_a.cert, 0);
     assert_string_equal(tls_info(tls_open(ctx, s.tls, "a.test", NULL)).tls, "true");
 }

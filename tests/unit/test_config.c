@@ -71,6 +71,7 @@ static const struct {
 } defaults[] = {
     {"Listen", ""},
     {"ListenBacklog", "511"},
+    {"DeferAccept", "0"},
     {"OneProcess", "Off"},
     {"KeepAlive", "On"},
     {"KeepAliveTimeout", "5"},

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -442,6 +443,49 @@ static void test_host_fd_adopted(void **state)
     close(fd);
 }
 
+static int defer_accept_of(int fd)
+{
+    int v = -1;
+    socklen_t len = sizeof v;
+    assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &v, &len), 0);
+    return v;
+}
+
+/* TLSDeferAccept (1 s by default) applies to the TLS listeners the library
+ * opens, DeferAccept (off by default) to the plain ones; a host's fd is
+ * left as the host made it. */
+static void test_defer_accept_per_listener(void **state)
+{
+    (void)state;
+    mpm__settings_t s;
+    mpm__listener_t l[MPM__MAX_LISTENERS];
+    unsigned n;
+    int port;
+    for (int plain_deferred = 0; plain_deferred < 2; plain_deferred++) {
+        int fd = host_socket(0, &port);
+        settings_with(&s, NULL);
+        if (plain_deferred) {
+            s.defer_accept_ms = 2000;
+            s.tls_defer_accept_ms = 0;
+        }
+        add_addr(&s, "127.0.0.1:0");
+        add_addr(&s, "127.0.0.1:0");
+        s.listen[1].tls = 1;
+        add_fd(&s, fd);
+        s.listen[2].tls = 1;
+        open_ok(&s, l, &n);
+        assert_int_equal(n, 3);
+        assert_int_equal(l[0].deferred, plain_deferred);
+        assert_int_equal(defer_accept_of(l[0].fd) > 0, plain_deferred);
+        assert_int_equal(l[1].deferred, !plain_deferred);
+        assert_int_equal(defer_accept_of(l[1].fd) > 0, !plain_deferred);
+        assert_int_equal(l[2].deferred, 0);
+        assert_int_equal(defer_accept_of(fd), 0);
+        mpm__listeners_close(l, n);
+        close(fd);
+    }
+}
+
 static void test_host_fd_already_listening(void **state)
 {
     mpm__settings_t s;
@@ -505,6 +549,7 @@ int main(void)
         U(test_unix_path_not_a_socket),
         cmocka_unit_test(test_host_fd_adopted),
         cmocka_unit_test(test_host_fd_already_listening),
+        cmocka_unit_test(test_defer_accept_per_listener),
         cmocka_unit_test(test_host_fd_not_stream),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
