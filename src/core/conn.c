@@ -493,6 +493,9 @@ mpm__conn_state_t mpm__conn_timed_out(mpm__conn_t *c)
         mpm__log(c->srv, MPM_LOG_INFO, "request body timed out after %llu bytes",
                  (unsigned long long)c->head_bytes);
         return answer_unparsed(c, 408);
+    case MPM__CONN_HANDSHAKE:
+        mpm__log(c->srv, MPM_LOG_INFO, "handshake not done by its deadline: closing");
+        break;
     case MPM__CONN_WRITE:
         mpm__log(c->srv, MPM_LOG_INFO, "client took no response bytes for Timeout: closing");
         c->broken = 1;

@@ -103,7 +103,13 @@ void ev_conn_settle(ev_conn_t *e, mpm__conn_state_t st)
     }
     if (st == MPM__CONN_HANDLER) {
         set_reserving(e, 0); /* counted in the ready queue from now */
-        ev_tq_remove(ev, e);
+        /* A pinned connection that waits for a thread has not begun its
+         * handshake: its deadline holds in the queue too (ev_dispatch
+         * takes it off when a thread takes the connection). */
+        if (e->pinned)
+            ev_tq_add(ev, e, mpm__conn_deadline(e->c));
+        else
+            ev_tq_remove(ev, e);
         set_count(e, EV_COUNT_NONE);
         ev_ready_push(ev, e);
         ev_dispatch(ev);

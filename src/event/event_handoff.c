@@ -88,6 +88,9 @@ void ev_dispatch(ev_child_t *ev)
             want_idle_thread(ev, 1);
             return;
         }
+        /* Only the loop touches the timeout queues, thread or not; a
+         * thread keeps the connection's deadlines from here on. */
+        ev_tq_remove(ev, e);
         ev_io_to_thread(ev, e);
         if (!ev->ready_head)
             ev->ready_tail = NULL;

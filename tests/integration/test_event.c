@@ -849,6 +849,69 @@ static void queued_connection_sending_more_is_served_once(void **state)
         tc_close(&c[k]);
 }
 
+typedef struct reading_cond {
+    th_server_t *s;
+    unsigned at_least;
+} reading_cond_t;
+
+static int reading_at_least(void *arg)
+{
+    reading_cond_t *q = arg;
+    return stats_of(q->s).reading_connections >= q->at_least;
+}
+
+/* A pinned connection whose first bytes come while every thread is busy
+ * waits in the ready queue; its handshake deadline holds there too: it is
+ * closed at that deadline, not only once a thread frees (here: when a
+ * 10 s nap ends). The pinned listener is a pinned copy of TCP. */
+static void queued_pinned_connection_meets_its_handshake_deadline(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    const char *const dirs[] = {"ThreadsPerChild", "1", "Listen", "127.0.0.1:0",
+                                "RequestReadTimeout", "header=2", NULL};
+    for (size_t i = 0; dirs[i]; i += 2)
+        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
+            fail_msg("config: %s", s->errmsg);
+    one_child(s, "1");
+    assert_int_equal(th_server_new(s), 0);
+    assert_int_equal(mpm_server_bind(s->srv), 0);
+    s->port = mpm_server_port(s->srv, 0);
+    int pinned_port = mpm_server_port(s->srv, 1);
+    static mpm__transport_t pinned_tcp;
+    pinned_tcp = mpm__transport_tcp;
+    pinned_tcp.pinned = 1;
+    s->srv->listeners[1].tp = &pinned_tcp;
+    assert_int_equal(th_server_run_async(s), 0);
+
+    tc_conn_t *napper = th_connect(fx, s->port);
+    tc_response_t r;
+    th_send(napper, GET_KEEP);
+    th_read(napper, &r, 0);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    tc_conn_t *pinned = th_connect(fx, pinned_port); /* silent: admitted, a thread promised */
+    reading_cond_t accepted = {s, 1};
+    if (!th_wait_for(reading_at_least, &accepted, 5000))
+        fail_msg("the pinned connection was not accepted");
+    th_send(napper, "GET /nap?ms=10000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    threads_cond_t napping = {s, 1, 0};
+    if (!th_wait_for(threads_busy_parked, &napping, 3000))
+        fail_msg("the nap does not hold the thread");
+    int64_t sent = tc_now_ms();
+    th_send(pinned, GET_CLOSE); /* its first bytes: it waits for the thread */
+    size_t extra = 0;
+    int rc = tc_wait_close(pinned, 6000, &extra);
+    if ((rc != TC_CLOSED && rc != TC_RESET) || extra != 0) /* its bytes unread: maybe a reset */
+        fail_msg("queued pinned connection: %s with %zu bytes after %lld ms (want closed at "
+                 "its 2 s deadline, before the nap ends)",
+                 tc_result_name(rc), extra, (long long)(tc_now_ms() - sent));
+    th_read(napper, &r, 0);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    th_expect_serving(pinned_port);
+}
+
 static void ready_request_runs_when_thread_frees(void **state)
 {
     th_fixture_t *fx = *state;
@@ -1092,6 +1155,7 @@ int main(void)
         EV_CASE(connection_limit_closes_oldest_parked),
         EV_CASE(ready_request_runs_when_thread_frees),
         EV_CASE(queued_connection_sending_more_is_served_once),
+        EV_CASE(queued_pinned_connection_meets_its_handshake_deadline),
         EV_CASE(blocked_handlers_leave_the_queue_moving),
         EV_CASE_MP(blocked_handlers_leave_the_queue_moving),
         EV_CASE_MP(busy_child_leaves_connections_to_others),
