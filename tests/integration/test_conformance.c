@@ -1,7 +1,9 @@
 /* RFC 9110 / 9112 conformance over real sockets (issue 8), for every built
  * strategy and in three modes: one process (in-process server), multiple
  * processes with this test process as the master (OneProcess Off), and the
- * mpmserve binary with its own master and children.
+ * mpmserve binary with its own master and children; and the same rows over
+ * TLS to mpmserve (event: pinned and parked), where a bad request must get
+ * the same answer and the same clean close as in plaintext.
  *
  * Each row is sent whole on a fresh connection. A bad request must get its
  * status line and then a clean close, with nothing after that response (a
@@ -18,9 +20,11 @@
 
 #include <cmocka.h>
 
+#include "certs.h"
 #include "harness.h"
+#include "tls_client.h"
 
-typedef enum mode { ONE_PROCESS, MASTER_IN_TEST, MPMSERVE } serve_mode_t;
+typedef enum mode { ONE_PROCESS, MASTER_IN_TEST, MPMSERVE, MPMSERVE_TLS } serve_mode_t;
 
 typedef struct row {
     const char *name;
@@ -134,7 +138,7 @@ static char *row_bytes(const row_t *r, serve_mode_t mode, size_t *len)
     assert_non_null(out);
     memcpy(out, r->raw, r->len);
     *len = r->len;
-    char *at = mode == MPMSERVE ? memmem(out, *len, "/echo-whole", 11) : NULL;
+    char *at = mode >= MPMSERVE ? memmem(out, *len, "/echo-whole", 11) : NULL;
     if (at) {
         memmove(at + 5, at + 11, *len - (size_t)(at + 11 - out));
         *len -= 6;
@@ -142,16 +146,70 @@ static char *row_bytes(const row_t *r, serve_mode_t mode, size_t *len)
     return out;
 }
 
+/* A row's connection: plain, or TLS (tls.ssl set). */
+typedef struct row_conn {
+    tc_conn_t tcp;
+    ttls_conn_t tls;
+} row_conn_t;
+
+static SSL_CTX *g_tls_ctx;           /* trusts g_cert: made by the group setup */
+static char g_cert_dir[TCERT_PATH_MAX / 2];
+static tcert_t g_cert;
+
+static int rc_connect(row_conn_t *c, int port, serve_mode_t mode)
+{
+    memset(c, 0, sizeof *c);
+    c->tcp.fd = c->tls.fd = -1;
+    if (mode == MPMSERVE_TLS) {
+        int rc = ttls_connect(&c->tls, g_tls_ctx, port, "a.test", NULL, TC_DEFAULT_TIMEOUT_MS);
+        /* A clean close over TLS is a close_notify: a bare EOF reads as
+         * an error (TC_RESET from rc_wait_close), not as TC_CLOSED. */
+        if (rc == TC_OK)
+            SSL_clear_options(c->tls.ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        return rc;
+    }
+    return tc_connect(&c->tcp, port, TC_DEFAULT_TIMEOUT_MS);
+}
+
+static int rc_send(row_conn_t *c, const char *raw, size_t len)
+{
+    if (c->tls.ssl)
+        return ttls_send(&c->tls, raw, len, TC_DEFAULT_TIMEOUT_MS);
+    return tc_send(&c->tcp, raw, len, TC_DEFAULT_TIMEOUT_MS);
+}
+
+static int rc_read(row_conn_t *c, tc_response_t *r)
+{
+    if (c->tls.ssl)
+        return ttls_read_response(&c->tls, r, TC_DEFAULT_TIMEOUT_MS);
+    return tc_read_response(&c->tcp, r, 0, TC_DEFAULT_TIMEOUT_MS);
+}
+
+static int rc_wait_close(row_conn_t *c, size_t *extra)
+{
+    if (c->tls.ssl)
+        return ttls_wait_close(&c->tls, TC_DEFAULT_TIMEOUT_MS, extra);
+    return tc_wait_close(&c->tcp, TC_DEFAULT_TIMEOUT_MS, extra);
+}
+
+static void rc_close(row_conn_t *c)
+{
+    if (c->tls.ssl)
+        ttls_close(&c->tls);
+    else
+        tc_close(&c->tcp);
+}
+
 /* Sends the row and checks the answer on c; returns 1 if it was as wanted. */
-static int check_row(tc_conn_t *c, const row_t *r, serve_mode_t mode)
+static int check_row(row_conn_t *c, const row_t *r, serve_mode_t mode)
 {
     size_t len;
     char *raw = row_bytes(r, mode, &len);
-    int rc = tc_send(c, raw, len, TC_DEFAULT_TIMEOUT_MS);
+    int rc = rc_send(c, raw, len);
     free(raw);
     tc_response_t resp;
     if (rc == TC_OK)
-        rc = tc_read_response(c, &resp, 0, TC_DEFAULT_TIMEOUT_MS);
+        rc = rc_read(c, &resp);
     else
         memset(&resp, 0, sizeof(resp));
     int ok = rc == TC_OK && resp.status == r->status && resp.version == 11;
@@ -162,11 +220,11 @@ static int check_row(tc_conn_t *c, const row_t *r, serve_mode_t mode)
                     tc_result_name(rc), resp.status, r->status, resp.body ? resp.body : "");
     if (ok && r->status != 200) { /* then a clean close, and nothing more */
         size_t extra = 0;
-        int closed = tc_wait_close(c, TC_DEFAULT_TIMEOUT_MS, &extra);
+        int closed = rc_wait_close(c, &extra);
         ok = closed == TC_CLOSED && extra == 0 && tc_header_has_token(&resp, "Connection", "close");
         if (!ok)
             print_error("row \"%s\": after %d: %s with %zu more bytes\n", r->name, r->status,
-                        tc_result_name(closed), extra);
+                        ttls_result_name(closed), extra);
     }
     tc_response_free(&resp);
     return ok;
@@ -174,13 +232,14 @@ static int check_row(tc_conn_t *c, const row_t *r, serve_mode_t mode)
 
 static int run_row(int port, const row_t *r, serve_mode_t mode)
 {
-    tc_conn_t c;
-    if (tc_connect(&c, port, TC_DEFAULT_TIMEOUT_MS) != TC_OK) {
-        print_error("row \"%s\": cannot connect\n", r->name);
+    row_conn_t c;
+    int rc = rc_connect(&c, port, mode);
+    if (rc != TC_OK) {
+        print_error("row \"%s\": cannot connect: %s\n", r->name, ttls_result_name(rc));
         return 0;
     }
     int ok = check_row(&c, r, mode);
-    tc_close(&c);
+    rc_close(&c);
     return ok;
 }
 
@@ -188,10 +247,16 @@ static void run_rows(int port, serve_mode_t mode)
 {
     int bad = 0;
     for (size_t i = 0; i < NROWS; i++)
-        if (!(mode == MPMSERVE && rows[i].whole_body))
+        if (!(mode >= MPMSERVE && rows[i].whole_body))
             bad += !run_row(port, &rows[i], mode);
     assert_int_equal(bad, 0);
-    th_expect_serving(port);
+    if (mode != MPMSERVE_TLS) {
+        th_expect_serving(port);
+        return;
+    }
+    static const row_t hello = {"still serving", RAW("GET / HTTP/1.1\r\nHost: t\r\n\r\n"), 200,
+                                "Hello, World!", 0};
+    assert_true(run_row(port, &hello, mode));
 }
 
 /* ---- the three modes ---- */
@@ -231,6 +296,20 @@ static int start_mpmserve(th_fixture_t *fx)
     return th_start_mpmserve(fx, args)->port;
 }
 
+/* mpmserve with a TLS listener only; `more`: NULL or one --set value. */
+static int start_mpmserve_tls(th_fixture_t *fx, const char *more)
+{
+    if (!th_strategy_built(fx->strategy))
+        skip();
+    if (!g_tls_ctx)
+        skip(); /* no openssl tool to make the certificate */
+    const char *const args[] = {"--mpm",  fx->strategy, "--tls-listen", "127.0.0.1:0",
+                                "--cert", g_cert.cert,  "--key",        g_cert.key,
+                                "--set",  "StartServers=2", "--set",   "MinSpareThreads=1",
+                                more ? "--set" : NULL,  more,          NULL};
+    return th_start_mpmserve(fx, args)->port;
+}
+
 static void rows_one_process(void **state)
 {
     th_fixture_t *fx = *state;
@@ -247,6 +326,19 @@ static void rows_mpmserve(void **state)
 {
     th_fixture_t *fx = *state;
     run_rows(start_mpmserve(fx), MPMSERVE);
+}
+
+static void rows_mpmserve_tls(void **state)
+{
+    th_fixture_t *fx = *state;
+    run_rows(start_mpmserve_tls(fx, NULL), MPMSERVE_TLS);
+}
+
+/* event's TLSPinning Off: the rows' connections are stepped on the loop. */
+static void rows_mpmserve_tls_parked(void **state)
+{
+    th_fixture_t *fx = *state;
+    run_rows(start_mpmserve_tls(fx, "TLSPinning=Off"), MPMSERVE_TLS);
 }
 
 /* ---- what the handler sees ---- */
@@ -342,17 +434,43 @@ static void trickled_chunk_extension_is_cut_off(void **state)
     th_expect_closed(c);
 }
 
+/* The certificate for the TLS rows; without the openssl tool those cases
+ * skip (g_tls_ctx stays NULL). */
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!tcert_tool_available())
+        return 0;
+    if (tcert_dir_make(g_cert_dir, sizeof g_cert_dir) != 0 ||
+        tcert_make(g_cert_dir, "a", "a.test", NULL, &g_cert) != 0)
+        return -1;
+    g_tls_ctx = ttls_ctx_new(g_cert.cert, 0);
+    return g_tls_ctx ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    SSL_CTX_free(g_tls_ctx);
+    tcert_dir_remove(g_cert_dir);
+    return 0;
+}
+
+#define EVENT_CASE(f) TH_CASE(f, "event")
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TH_MATRIX(rows_one_process),
         TH_MATRIX(rows_master_in_test),
         TH_MATRIX(rows_mpmserve),
+        TH_MATRIX(rows_mpmserve_tls),
+        EVENT_CASE(rows_mpmserve_tls_parked),
         TH_MATRIX(absolute_form_reaches_handler),
         TH_MATRIX(absolute_form_reaches_mpmserve),
         TH_MATRIX(no_body_statuses),
         TH_MATRIX(trickled_chunk_extension_is_cut_off),
     };
     th_apply_filter();
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1478,7 +1478,7 @@ static void slow_tls_head_gets_408(th_fixture_t *fx, int parked_mode)
                  ttls_result_name(rc), status, (long long)took);
     if (took < 1500)
         fail_msg("408 after %lld ms, before the header bound of 2 s", (long long)took);
-    rc = ttls_wait_close(c, BOUND_MS);
+    rc = ttls_wait_close(c, BOUND_MS, NULL);
     if (rc == TC_TIMEOUT)
         fail_msg("still open %d ms after its 408", BOUND_MS);
 }

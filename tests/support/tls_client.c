@@ -399,14 +399,18 @@ int ttls_read_until(ttls_conn_t *c, const char *needle, int timeout_ms)
     return TC_OK;
 }
 
-int ttls_wait_close(ttls_conn_t *c, int timeout_ms)
+int ttls_wait_close(ttls_conn_t *c, int timeout_ms, size_t *extra)
 {
     int64_t deadline = tc_now_ms() + timeout_ms;
+    size_t total = 0;
     int rc;
     do {
+        total += c->len;
         consume(c, c->len);
         rc = fill(c, deadline);
     } while (rc == TC_OK);
+    if (extra)
+        *extra = total + c->len;
     return rc == TTLS_ETLS ? TC_RESET : rc;
 }
 

@@ -68,8 +68,9 @@ int ttls_request(ttls_conn_t *c, const char *raw, tc_response_t *r, int timeout_
  * needle: for a response that is still streaming. TC_OK, or why not. */
 int ttls_read_until(ttls_conn_t *c, const char *needle, int timeout_ms);
 /* Reads and drops until the server closes: TC_CLOSED, TC_RESET or
- * TC_TIMEOUT. */
-int ttls_wait_close(ttls_conn_t *c, int timeout_ms);
+ * TC_TIMEOUT; *extra (when not NULL): how many decrypted bytes came before
+ * the close, those already received and not consumed included. */
+int ttls_wait_close(ttls_conn_t *c, int timeout_ms, size_t *extra);
 
 /* TLS 1.3: sends a KeyUpdate asking the server to update its keys too
  * (written at once, with no application data). TC_OK, or why not. */
