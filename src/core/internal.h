@@ -316,6 +316,12 @@ typedef struct mpm__transport {
      * handshake to the close, keep-alive waits included (event's TLS
      * pinning: handler code and TLS engines that keep per-thread state). */
     int pinned;
+    /* Whether the client's first flight is all in the socket (peeked,
+     * nothing consumed): 1 when it is, or when waiting longer cannot help
+     * (not this protocol, end of stream, an error); 0 while it is still
+     * coming. Event hands a pinned connection to a thread only then, so a
+     * client trickling its hello holds no thread. NULL: any byte will do. */
+    int (*first_flight_in)(const mpm__conn_t *c);
     /* NULL for plain TCP; else the answer (static or the connection's),
      * or NULL when it has none (no SNI sent). */
     const char *(*info)(const mpm__conn_t *c, mpm__tp_info_t what);

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 typedef struct tls_conn {
@@ -222,11 +223,36 @@ static const char *tls_info(const mpm__conn_t *c, mpm__tp_info_t what)
     return NULL;
 }
 
+/* The TLS record header: content type, version, length (RFC 8446 §5.1). */
+#define TLS_RECORD_HEADER 5
+#define TLS_CONTENT_HANDSHAKE 22
+#define TLS_RECORD_MAX (16384 + 2048) /* the largest ciphertext any version allows */
+
+/* The ClientHello's first record, whole: a handshake that begins now will
+ * not stop to wait for the client halfway through its first message. */
+static int tls_first_flight_in(const mpm__conn_t *c)
+{
+    unsigned char h[TLS_RECORD_HEADER];
+    ssize_t n = recv(c->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : 1;
+    if (n == 0 || h[0] != TLS_CONTENT_HANDSHAKE)
+        return 1; /* closed, or not TLS: the handshake says so at once */
+    if (n < (ssize_t)sizeof h)
+        return 0;
+    size_t want = sizeof h + ((size_t)h[3] << 8 | h[4]);
+    int have = 0;
+    if (want > sizeof h + TLS_RECORD_MAX || ioctl(c->fd, FIONREAD, &have) != 0)
+        return 1;
+    return (size_t)have >= want;
+}
+
 /* sendfile is NULL: file bodies are read and encrypted (response.c). */
 #define TLS_TRANSPORT_OPS                                                                          \
     .name = "tls", .open = tls_open, .handshake = tls_handshake, .recv = tls_recv,                \
     .sendv = tls_sendv, .sendfile = NULL, .pending = tls_pending,                                  \
-    .shutdown_write = tls_shutdown_write, .close = tls_close, .info = tls_info
+    .shutdown_write = tls_shutdown_write, .close = tls_close, .info = tls_info,                   \
+    .first_flight_in = tls_first_flight_in
 
 const mpm__transport_t mpm__transport_tls_pinned = {TLS_TRANSPORT_OPS, .pinned = 1};
 const mpm__transport_t mpm__transport_tls_parked = {TLS_TRANSPORT_OPS, .pinned = 0};

@@ -47,8 +47,14 @@ static mpm__conn_state_t step(ev_conn_t *e)
 {
     ev_io_consume(e);
     if (e->pinned) {
-        /* Its first bytes are here: its thread takes it from the handshake
-         * on (ev_conn_open). */
+        /* Its thread takes it from the handshake on (ev_conn_open), once
+         * the client's first flight is here: until then it waits on the
+         * loop for the next edge, holding no thread. */
+        const mpm__transport_t *tp = e->c->tp;
+        if (tp->first_flight_in && !tp->first_flight_in(e->c)) {
+            e->c->in_dry = 1;
+            return e->c->state;
+        }
         return MPM__CONN_HANDLER;
     }
     return mpm__conn_step(e->c);

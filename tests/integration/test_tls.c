@@ -73,6 +73,7 @@
 
 #define BOUND_MS 20000  /* any single step that should take milliseconds */
 #define GET_KEEP "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+#define GET_CLOSE "GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
 #define GET_TLS "GET /tls HTTP/1.1\r\nHost: a.test\r\n\r\n"
 #define HELLO "Hello, World!"
 
@@ -777,6 +778,46 @@ static void silent_tls_clients_hold_no_thread(void **state)
     ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
     tls_info_t info = tls_info(c);
     assert_string_equal(info.tls, "true");
+}
+
+/* event, pinned: a client that sends part of its ClientHello and stops
+ * holds no thread either: a pinned connection goes to its thread only once
+ * the hello's first record is all there. Both threads of the child face
+ * such halves, and a real client is still served long before the halves'
+ * deadline (a minute); each half that then sends the rest completes its
+ * handshake and is served. */
+static void half_hellos_hold_no_pinned_thread(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, ONE_CHILD_TWO_THREADS, NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    enum { HALVES = 2 };
+    ttls_conn_t *half[HALVES];
+    for (int i = 0; i < HALVES; i++) {
+        assert_true(g_ntconns < MAX_TCONNS);
+        half[i] = &g_tconns[g_ntconns++];
+        int rc = ttls_start_split(half[i], ctx, s.tls, "a.test", 40, BOUND_MS);
+        if (rc != TC_OK)
+            fail_msg("half hello %d: %s", i, ttls_result_name(rc));
+    }
+    int64_t start = tc_now_ms();
+    ttls_conn_t *c = tls_open(ctx, s.tls, "a.test", NULL);
+    tc_response_t r;
+    tls_get(c, GET_CLOSE, &r);
+    tc_response_free(&r);
+    int64_t waited = tc_now_ms() - start;
+    if (waited > 10000)
+        fail_msg("a real client waited %lld ms behind two half hellos", (long long)waited);
+    ttls_close(c);
+    for (int i = 0; i < HALVES; i++) {
+        int rc = ttls_finish_split(half[i], BOUND_MS);
+        if (rc != TC_OK)
+            fail_msg("half hello %d, completed: %s", i, ttls_result_name(rc));
+        tls_get(half[i], GET_CLOSE, &r);
+        tc_response_free(&r);
+        ttls_close(half[i]);
+    }
 }
 
 /* /proc/net/tcp's states (include/net/tcp_states.h). */
@@ -1635,6 +1676,7 @@ int main(void)
         TLS_CASE(pinned_tls_connection_holds_its_thread, "event"),
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
         TLS_CASE(silent_tls_clients_hold_no_thread, "event"),
+        TLS_CASE(half_hellos_hold_no_pinned_thread, "event"),
         TLS_CASE(pinned_burst_spreads_over_free_threads, "event"),
         TLS_CASE(deferred_tls_accept_keeps_silent_clients_in_the_kernel, "worker"),
         TLS_CASE(silent_flood_leaves_pinned_admission_open, "event"),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -97,10 +98,10 @@ static int wait_for_ssl(ttls_conn_t *c, int r, int64_t deadline, int fatal)
 
 /* ---- connection ---- */
 
-int ttls_connect(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni,
-                 const SSL_SESSION *resume, int timeout_ms)
+/* The TCP connection and the client's SSL object, not yet started. */
+static int open_ssl(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni,
+                    const SSL_SESSION *resume, int timeout_ms)
 {
-    int64_t deadline = tc_now_ms() + timeout_ms;
     memset(c, 0, sizeof(*c));
     c->fd = -1;
     c->verify = X509_V_OK;
@@ -110,14 +111,19 @@ int ttls_connect(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni,
         return rc;
     c->fd = tcp.fd; /* non-blocking, as OpenSSL is driven here */
     c->ssl = SSL_new(ctx);
-    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
-        goto fail;
-    if (sni && !SSL_set_tlsext_host_name(c->ssl, sni))
-        goto fail;
-    if (sni && SSL_CTX_get_verify_mode(ctx) != SSL_VERIFY_NONE && !SSL_set1_host(c->ssl, sni))
-        goto fail;
-    if (resume && !SSL_set_session(c->ssl, (SSL_SESSION *)resume))
-        goto fail;
+    if (c->ssl && SSL_set_fd(c->ssl, c->fd) && (!sni || SSL_set_tlsext_host_name(c->ssl, sni)) &&
+        (!sni || SSL_CTX_get_verify_mode(ctx) == SSL_VERIFY_NONE || SSL_set1_host(c->ssl, sni)) &&
+        (!resume || SSL_set_session(c->ssl, (SSL_SESSION *)resume)))
+        return TC_OK;
+    ERR_print_errors_cb(print_ssl_error, NULL);
+    ttls_close(c);
+    return TC_SYSERR;
+}
+
+/* SSL_connect until the handshake is done; closes c when it fails. */
+static int finish_connect(ttls_conn_t *c, int64_t deadline)
+{
+    int rc;
     for (;;) {
         ERR_clear_error();
         int r = SSL_connect(c->ssl);
@@ -133,10 +139,82 @@ int ttls_connect(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni,
     ERR_clear_error();
     ttls_close(c);
     return rc;
-fail:
-    ERR_print_errors_cb(print_ssl_error, NULL);
-    ttls_close(c);
-    return TC_SYSERR;
+}
+
+int ttls_connect(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni,
+                 const SSL_SESSION *resume, int timeout_ms)
+{
+    int64_t deadline = tc_now_ms() + timeout_ms;
+    int rc = open_ssl(c, ctx, port, sni, resume, timeout_ms);
+    return rc == TC_OK ? finish_connect(c, deadline) : rc;
+}
+
+/* Writes len raw bytes to the socket, waiting (bounded) while it is full. */
+static int send_raw(int fd, const unsigned char *p, size_t len, int64_t deadline)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return errno == ECONNRESET || errno == EPIPE ? TC_RESET : TC_SYSERR;
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        if (poll(&pf, 1, remaining_ms(deadline)) == 0)
+            return TC_TIMEOUT;
+    }
+    return TC_OK;
+}
+
+int ttls_start_split(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni, size_t first,
+                     int timeout_ms)
+{
+    int64_t deadline = tc_now_ms() + timeout_ms;
+    int rc = open_ssl(c, ctx, port, sni, NULL, timeout_ms);
+    if (rc != TC_OK)
+        return rc;
+    /* The hello goes into memory first, to be sent by hand. */
+    BIO *mem = BIO_new(BIO_s_mem());
+    if (!mem) {
+        ttls_close(c);
+        return TC_SYSERR;
+    }
+    SSL_set0_wbio(c->ssl, mem);
+    ERR_clear_error();
+    (void)SSL_connect(c->ssl); /* wants the ServerHello: the hello is in mem */
+    ERR_clear_error();
+    c->cap = (size_t)BIO_ctrl_pending(mem) + 1;
+    c->buf = malloc(c->cap);
+    int n = c->buf ? BIO_read(mem, c->buf, (int)c->cap) : -1;
+    if (n <= 0 || (size_t)n <= first) {
+        ttls_close(c);
+        return TC_SYSERR;
+    }
+    c->len = (size_t)n;
+    rc = send_raw(c->fd, (const unsigned char *)c->buf, first, deadline);
+    if (rc != TC_OK) {
+        ttls_close(c);
+        return rc;
+    }
+    memmove(c->buf, c->buf + first, c->len - first);
+    c->len -= first;
+    return TC_OK;
+}
+
+int ttls_finish_split(ttls_conn_t *c, int timeout_ms)
+{
+    int64_t deadline = tc_now_ms() + timeout_ms;
+    int rc = send_raw(c->fd, (const unsigned char *)c->buf, c->len, deadline);
+    c->len = 0;
+    BIO *sock = rc == TC_OK ? BIO_new_socket(c->fd, BIO_NOCLOSE) : NULL;
+    if (!sock) {
+        ttls_close(c);
+        return rc == TC_OK ? TC_SYSERR : rc;
+    }
+    SSL_set0_wbio(c->ssl, sock);
+    return finish_connect(c, deadline);
 }
 
 void ttls_close(ttls_conn_t *c)

@@ -51,6 +51,15 @@ typedef struct ttls_conn {
  * the cause), or a TC_* code for the TCP connect. c is closed on failure. */
 int ttls_connect(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni,
                  const SSL_SESSION *resume, int timeout_ms);
+/* A handshake whose ClientHello arrives in two parts: ttls_start_split
+ * connects and sends only the first `first` bytes of the hello (the rest
+ * is kept in c); ttls_finish_split sends the rest and completes the
+ * handshake. Between the two the test does what it wants to see happen
+ * while the server holds half a hello. Results as for ttls_connect; c is
+ * closed on failure. */
+int ttls_start_split(ttls_conn_t *c, SSL_CTX *ctx, int port, const char *sni, size_t first,
+                     int timeout_ms);
+int ttls_finish_split(ttls_conn_t *c, int timeout_ms);
 /* Sends close_notify (without waiting), closes and frees; safe on a zeroed
  * or closed connection. */
 void ttls_close(ttls_conn_t *c);
