@@ -12,7 +12,9 @@
 # run `ctest -R REGEX` (with TH_FILTER exported when given: a cmocka pattern
 # that narrows the program to the cases that matter), and restore the file.
 # A failing test run means the mutation was KILLED; a passing one means it
-# SURVIVED. Exits 0 only if every mutation applied, built and was killed.
+# SURVIVED, or was VACUOUS when no test case ran (a filter that selects
+# none, a program or cases that skip). Exits 0 only if every mutation
+# applied, built and was killed.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -96,9 +98,17 @@ while IFS=$'\t' read -r name file expr regex filter; do
         log "mutate: $name: the mutant does not build (see $scratch/build.log)"
         broken=$((broken + 1)); report+=("NO BUILD   $name"); continue
     fi
-    if TH_FILTER=$filter ctest --test-dir "$scratch/build" -R "$regex" --no-tests=error --output-on-failure \
+    if TH_FILTER=$filter ctest --test-dir "$scratch/build" -R "$regex" --no-tests=error -V \
         --timeout "$tmo" >"$scratch/test-$name.log" 2>&1; then
-        verdict=SURVIVED; survived=$((survived + 1))
+        # A pass proves something only if a case ran: a filter that
+        # selects none, or programs and cases that skip, pass vacuously.
+        ran=$(grep -Eo '\[  PASSED  \] [0-9]+ test' "$scratch/test-$name.log" |
+            awk '{ n += $4 } END { print n + 0 }')
+        if [ "$ran" -eq 0 ]; then
+            verdict=VACUOUS; broken=$((broken + 1))
+        else
+            verdict=SURVIVED; survived=$((survived + 1))
+        fi
     else
         verdict=KILLED; killed=$((killed + 1))
     fi
@@ -113,5 +123,5 @@ build >/dev/null 2>&1
 
 printf '\n'
 printf '%s\n' "${report[@]}"
-printf '\n%d killed, %d survived, %d not applied or not built\n' "$killed" "$survived" "$broken"
+printf '\n%d killed, %d survived, %d not applied, not built or vacuous\n' "$killed" "$survived" "$broken"
 [ "$survived" -eq 0 ] && [ "$broken" -eq 0 ] && [ "$killed" -gt 0 ]
