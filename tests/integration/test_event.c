@@ -155,16 +155,24 @@ static int64_t timed_get(int port, int bound_ms)
 #define IDLE_FDS 8192
 #define FRESH_REQUESTS 20
 
-typedef struct parked_cond {
+/* A wait condition: one counter of mpm_stats_t (by its offset) at least. */
+typedef struct count_cond {
     th_server_t *s;
+    size_t offset; /* offsetof(mpm_stats_t, ...) of an unsigned */
     unsigned at_least;
-} parked_cond_t;
+} count_cond_t;
 
-static int parked_at_least(void *arg)
+static int count_at_least(void *arg)
 {
-    parked_cond_t *p = arg;
-    return stats_of(p->s).parked_connections >= p->at_least;
+    const count_cond_t *q = arg;
+    mpm_stats_t st = stats_of(q->s);
+    unsigned v;
+    memcpy(&v, (const char *)&st + q->offset, sizeof v);
+    return v >= q->at_least;
 }
+
+#define PARKED offsetof(mpm_stats_t, parked_connections)
+#define READING offsetof(mpm_stats_t, reading_connections)
 
 /* IDLE_CONNS connections to a server with IDLE_THREADS threads and the
  * given KeepAliveTimeout, each answered one request and now idle. */
@@ -194,8 +202,8 @@ static void idle_connections_park_and_stay_usable(void **state)
             fail_msg("with %d idle connections open, fresh request %d took %lld ms (-1: none)",
                      IDLE_CONNS, i, (long long)took);
     }
-    parked_cond_t pc = {s, IDLE_CONNS};
-    if (!th_wait_for(parked_at_least, &pc, 10000))
+    count_cond_t pc = {s, PARKED, IDLE_CONNS};
+    if (!th_wait_for(count_at_least, &pc, 10000))
         fail_msg("parked_connections is %u, expected at least %d",
                  stats_of(s).parked_connections, IDLE_CONNS);
     size_t closed = tf_wait_closed(&f, 0);
@@ -815,8 +823,8 @@ static void queued_connection_sending_more_is_served_once(void **state)
         assert_int_equal(r.status, 200);
         tc_response_free(&r);
     }
-    parked_cond_t pc = {s, 3};
-    if (!th_wait_for(parked_at_least, &pc, 10000))
+    count_cond_t pc = {s, PARKED, 3};
+    if (!th_wait_for(count_at_least, &pc, 10000))
         fail_msg("parked_connections %u, expected 3", stats_of(s).parked_connections);
     for (int k = 0; k < 2; k++)
         th_send(&c[k], "GET /nap?ms=5000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
@@ -849,15 +857,20 @@ static void queued_connection_sending_more_is_served_once(void **state)
         tc_close(&c[k]);
 }
 
-typedef struct reading_cond {
-    th_server_t *s;
-    unsigned at_least;
-} reading_cond_t;
-
-static int reading_at_least(void *arg)
+/* Starts s with its listener li made pinned (a pinned copy of the TCP
+ * transport: what TLS with TLSPinning On does, without TLS); s->port is
+ * listener 0's. Returns listener li's port. */
+static int run_with_pinned_listener(th_server_t *s, size_t li)
 {
-    reading_cond_t *q = arg;
-    return stats_of(q->s).reading_connections >= q->at_least;
+    static mpm__transport_t pinned_tcp;
+    pinned_tcp = mpm__transport_tcp;
+    pinned_tcp.pinned = 1;
+    assert_int_equal(th_server_new(s), 0);
+    assert_int_equal(mpm_server_bind(s->srv), 0);
+    s->port = mpm_server_port(s->srv, 0);
+    s->srv->listeners[li].tp = &pinned_tcp;
+    assert_int_equal(th_server_run_async(s), 0);
+    return mpm_server_port(s->srv, li);
 }
 
 /* A pinned connection whose first bytes come while every thread is busy
@@ -874,15 +887,7 @@ static void queued_pinned_connection_meets_its_handshake_deadline(void **state)
         if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
             fail_msg("config: %s", s->errmsg);
     one_child(s, "1");
-    assert_int_equal(th_server_new(s), 0);
-    assert_int_equal(mpm_server_bind(s->srv), 0);
-    s->port = mpm_server_port(s->srv, 0);
-    int pinned_port = mpm_server_port(s->srv, 1);
-    static mpm__transport_t pinned_tcp;
-    pinned_tcp = mpm__transport_tcp;
-    pinned_tcp.pinned = 1;
-    s->srv->listeners[1].tp = &pinned_tcp;
-    assert_int_equal(th_server_run_async(s), 0);
+    int pinned_port = run_with_pinned_listener(s, 1);
 
     tc_conn_t *napper = th_connect(fx, s->port);
     tc_response_t r;
@@ -891,8 +896,8 @@ static void queued_pinned_connection_meets_its_handshake_deadline(void **state)
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
     tc_conn_t *pinned = th_connect(fx, pinned_port); /* silent: admitted, a thread promised */
-    reading_cond_t accepted = {s, 1};
-    if (!th_wait_for(reading_at_least, &accepted, 5000))
+    count_cond_t accepted = {s, READING, 1};
+    if (!th_wait_for(count_at_least, &accepted, 5000))
         fail_msg("the pinned connection was not accepted");
     th_send(napper, "GET /nap?ms=10000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     threads_cond_t napping = {s, 1, 0};
@@ -1115,14 +1120,7 @@ static void pinned_connection_keeps_its_thread(void **state)
     if (th_server_set(s, "ThreadsPerChild", "1") != 0)
         fail_msg("config: %s", s->errmsg);
     mpm_config_set_handler(th_server_config(s), thread_id_handler, NULL);
-    assert_int_equal(th_server_new(s), 0);
-    assert_int_equal(mpm_server_bind(s->srv), 0);
-    s->port = mpm_server_port(s->srv, 0);
-    static mpm__transport_t pinned_tcp;
-    pinned_tcp = mpm__transport_tcp;
-    pinned_tcp.pinned = 1;
-    s->srv->listeners[0].tp = &pinned_tcp;
-    assert_int_equal(th_server_run_async(s), 0);
+    (void)run_with_pinned_listener(s, 0);
     tc_conn_t *a = th_connect(fx, s->port);
     unsigned long mine = thread_of(a, GET_KEEP);
     if (thread_of(a, GET_KEEP) != mine)
