@@ -235,7 +235,7 @@ static int tls_first_flight_in(const mpm__conn_t *c)
     unsigned char h[TLS_RECORD_HEADER];
     ssize_t n = recv(c->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : 1;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : 1; /* dry: an edge comes */
     if (n == 0 || h[0] != TLS_CONTENT_HANDSHAKE)
         return 1; /* closed, or not TLS: the handshake says so at once */
     if (n < (ssize_t)sizeof h)
