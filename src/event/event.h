@@ -173,9 +173,9 @@ void ev_conn_drain_all(ev_child_t *ev);
 void ev_conn_close_all(ev_child_t *ev);
 /* Closes the oldest parked connection; 0 if none was parked. */
 int ev_conn_close_oldest_parked(ev_child_t *ev);
-/* How long a pinned connection whose ClientHello is not all there yet
- * counts against the child's free threads: a real client sends its hello
- * at once; a silent or stalled one stops blocking admission after this. */
+/* How long a pinned connection that awaits its first bytes counts against
+ * the child's free threads: a real client sends its ClientHello at once;
+ * a silent one stops blocking admission after this. */
 #define EV_PIN_RESERVE_MS 1000
 
 /* event_handoff.c */

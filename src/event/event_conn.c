@@ -42,6 +42,8 @@ static void set_count(ev_conn_t *e, ev_count_t which)
     e->count = (unsigned char)which;
 }
 
+static void set_reserving(ev_conn_t *e, int on);
+
 /* What e waits for may be there: the step the loop takes now. */
 static mpm__conn_state_t step(ev_conn_t *e)
 {
@@ -52,6 +54,9 @@ static mpm__conn_state_t step(ev_conn_t *e)
          * loop for the next edge, holding no thread. */
         const mpm__transport_t *tp = e->c->tp;
         if (tp->first_flight_in && !tp->first_flight_in(e->c)) {
+            /* It has spoken: what it still owes is not a reason to keep
+             * new connections out (a stalled half hello would). */
+            set_reserving(e, 0);
             e->c->in_dry = 1;
             return e->c->state;
         }

@@ -1011,23 +1011,41 @@ static void deferred_tls_accept_keeps_silent_clients_in_the_kernel(void **state)
  * a child of two threads takes all forty at once and keeps accepting. Had
  * each held a thread's promise for EV_PIN_RESERVE_MS, the child would take
  * two a second (twenty seconds for the flood), and a real client behind
- * them would wait as long. */
-static void silent_flood_leaves_pinned_admission_open(void **state)
+ * them would wait as long. With half_hello, each client sends the first
+ * half of a ClientHello and stops: having spoken, it promises no thread
+ * either (and holds none, half_hellos_hold_no_pinned_thread). */
+static void flood_leaves_pinned_admission_open(th_fixture_t *fx, int half_hello)
 {
-    th_fixture_t *fx = *state;
     static const char *const extra[] = {CERT_A, ONE_CHILD_TWO_THREADS, "--set",
                                         "ListenBacklog=128", NULL};
     tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+    unsigned char hello[4096];
+    int len = ttls_client_hello(ctx, "a.test", hello, sizeof hello);
+    assert_true(len > 10);
+    size_t first = g_nsilent;
     open_silent(s.tls, SILENT_FLOOD);
+    for (size_t i = first; half_hello && i < g_nsilent; i++)
+        assert_int_equal(send(g_silent[i], hello, (size_t)len / 2, MSG_NOSIGNAL), len / 2);
     /* The defer is about a second; the flood, taken at once, well within
      * eight (two a second would take twenty). */
     handed_over_cond_t h = {.port = s.tls, .n = SILENT_FLOOD};
     if (!th_wait_for(handed_over, &h, 8000))
-        fail_msg("after 8 s the child had not taken the %d silent clients: %ld deferred, %ld in "
+        fail_msg("after 8 s the child had not taken the %d %s clients: %ld deferred, %ld in "
                  "the accept queue",
-                 SILENT_FLOOD, tcp_rows(s.tls, TCP_ST_SYN_RECV, NULL), accept_queue(s.tls));
-    SSL_CTX *ctx = client_ctx(g_a.cert, 0);
+                 SILENT_FLOOD, half_hello ? "half-hello" : "silent",
+                 tcp_rows(s.tls, TCP_ST_SYN_RECV, NULL), accept_queue(s.tls));
     assert_string_equal(tls_info(tls_open(ctx, s.tls, "a.test", NULL)).tls, "true");
+}
+
+static void silent_flood_leaves_pinned_admission_open(void **state)
+{
+    flood_leaves_pinned_admission_open(*state, 0);
+}
+
+static void half_hello_flood_leaves_pinned_admission_open(void **state)
+{
+    flood_leaves_pinned_admission_open(*state, 1);
 }
 
 static void unpinned_thousand_idle_tls_connections(void **state)
@@ -1677,6 +1695,7 @@ int main(void)
         TLS_CASE(unpinned_thousand_idle_tls_connections, "event"),
         TLS_CASE(silent_tls_clients_hold_no_thread, "event"),
         TLS_CASE(half_hellos_hold_no_pinned_thread, "event"),
+        TLS_CASE(half_hello_flood_leaves_pinned_admission_open, "event"),
         TLS_CASE(pinned_burst_spreads_over_free_threads, "event"),
         TLS_CASE(deferred_tls_accept_keeps_silent_clients_in_the_kernel, "worker"),
         TLS_CASE(silent_flood_leaves_pinned_admission_open, "event"),
