@@ -20,7 +20,6 @@ void ms_handle(mpm_request_t *req, void *data);
 
 /* routes.c: small response helpers. */
 void ms_send_text(mpm_request_t *req, int status, const char *body);
-void ms_send_405(mpm_request_t *req, const char *allow);
 
 /* files.c: GET/HEAD /files/PATH; rest is what follows "/files/" (raw, not
  * yet percent-decoded). */

@@ -25,18 +25,13 @@ void ms_send_text(mpm_request_t *req, int status, const char *body)
     mpm_response_send(req, body, strlen(body));
 }
 
-void ms_send_405(mpm_request_t *req, const char *allow)
+static void send_405(mpm_request_t *req, const char *allow)
 {
     mpm_response_set_status(req, 405);
     mpm_response_add_header(req, "Allow", allow);
     mpm_response_add_header(req, "Content-Type", "text/plain");
     static const char body[] = "Method Not Allowed\n";
     mpm_response_send(req, body, sizeof body - 1);
-}
-
-static int is_get_or_head(const char *m)
-{
-    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 }
 
 /* Finds "name=value" in the query and parses value as a decimal in
@@ -74,8 +69,9 @@ static int query_long(const char *query, const char *name, long max, long *out)
     return 0;
 }
 
-static void route_hello(mpm_request_t *req)
+static void route_hello(mpm_request_t *req, const ms_app_t *app, const char *rest)
 {
+    (void)app, (void)rest;
     mpm_response_add_header(req, "Content-Type", "text/plain");
     mpm_response_send(req, hello, sizeof hello - 1);
 }
@@ -83,8 +79,9 @@ static void route_hello(mpm_request_t *req)
 /* Echoes the body. A known length up to 1 MiB is read whole and sent with a
  * Content-Length; anything else (chunked, larger) is streamed through a 64 KiB
  * buffer, so a body of any size never has to fit in memory. */
-static void route_echo(mpm_request_t *req)
+static void route_echo(mpm_request_t *req, const ms_app_t *app, const char *rest)
 {
+    (void)app, (void)rest;
     mpm_response_add_header(req, "Content-Type", "application/octet-stream");
     int64_t cl = mpm_request_content_length(req);
     if (cl >= 0 && cl <= MS_ECHO_WHOLE_MAX) {
@@ -122,8 +119,9 @@ static void route_echo(mpm_request_t *req)
     free(buf);
 }
 
-static void route_stream(mpm_request_t *req)
+static void route_stream(mpm_request_t *req, const ms_app_t *app, const char *rest)
 {
+    (void)app, (void)rest;
     long n = 10;
     if (query_long(mpm_request_query(req), "n", MS_STREAM_MAX, &n) < 0) {
         ms_send_text(req, 400, "n must be a number from 0 to 100000\n");
@@ -141,8 +139,9 @@ static void route_stream(mpm_request_t *req)
     mpm_response_end(req);
 }
 
-static void route_sleep(mpm_request_t *req)
+static void route_sleep(mpm_request_t *req, const ms_app_t *app, const char *rest)
 {
+    (void)app, (void)rest;
     long ms = 0;
     int found = query_long(mpm_request_query(req), "ms", MS_SLEEP_MAX, &ms);
     if (found <= 0) {
@@ -169,8 +168,9 @@ static void route_sleep(mpm_request_t *req)
  * server stops, as a handler stuck in its own code would; only the
  * library's bounds (GracefulShutdownTimeout, SIGKILL after SIGTERM) end it
  * early. Signals interrupt the sleep; it goes back to sleep. */
-static void route_hang(mpm_request_t *req)
+static void route_hang(mpm_request_t *req, const ms_app_t *app, const char *rest)
 {
+    (void)app, (void)rest;
     long ms = 0;
     if (query_long(mpm_request_query(req), "ms", MS_SLEEP_MAX, &ms) <= 0) {
         ms_send_text(req, 400, "usage: /hang?ms=N with N from 0 to 600000\n");
@@ -202,8 +202,9 @@ static void json_name(char *out, size_t len, const char *name)
 
 /* GET /tls: what the connection's TLS is, and which process and thread
  * serve it (TLS tests: SNI, resumption across children, pinning). */
-static void route_tls(mpm_request_t *req)
+static void route_tls(mpm_request_t *req, const ms_app_t *app, const char *rest)
 {
+    (void)app, (void)rest;
     char sni[300], proto[40], cipher[80], body[600];
     json_name(sni, sizeof sni, mpm_request_tls_sni(req));
     json_name(proto, sizeof proto, mpm_request_tls_protocol(req));
@@ -217,63 +218,126 @@ static void route_tls(mpm_request_t *req)
     mpm_response_send(req, body, strlen(body));
 }
 
+/* GET /pid (--test-routes): which process served (pool tests). */
+static void route_pid(mpm_request_t *req, const ms_app_t *app, const char *rest)
+{
+    (void)app, (void)rest;
+    char body[32];
+    snprintf(body, sizeof body, "%d\n", (int)getpid());
+    ms_send_text(req, 200, body);
+}
+
+static void route_crash(mpm_request_t *req, const ms_app_t *app, const char *rest)
+{
+    (void)app, (void)rest;
+    fprintf(stderr, "mpmserve: /crash requested: aborting\n");
+    abort();
+}
+
+/* A route: an exact path, or (prefix) the path and everything under
+ * "path/". allow lists the methods it answers, for the method check, the
+ * 405's Allow and OPTIONS; NULL: every method goes to the route. */
+typedef struct ms_route {
+    const char *path;
+    int prefix;
+    int test_only; /* only with --test-routes */
+    const char *allow;
+    void (*serve)(mpm_request_t *req, const ms_app_t *app, const char *rest);
+} ms_route_t;
+
+#define MS_READ_ONLY "GET, HEAD, OPTIONS"
+
+static void serve_status(mpm_request_t *req, const ms_app_t *app, const char *rest)
+{
+    (void)app, (void)rest;
+    ms_status(req);
+}
+
+static void serve_metrics(mpm_request_t *req, const ms_app_t *app, const char *rest)
+{
+    (void)app, (void)rest;
+    ms_metrics(req);
+}
+
+static const ms_route_t routes[] = {
+    {"/", 0, 0, MS_READ_ONLY, route_hello},
+    {"/hello.txt", 0, 0, MS_READ_ONLY, route_hello},
+    {"/echo", 0, 0, NULL, route_echo},
+    {"/status", 0, 0, MS_READ_ONLY, serve_status},
+    {"/metrics", 0, 0, MS_READ_ONLY, serve_metrics},
+    {"/stream", 0, 0, MS_READ_ONLY, route_stream},
+    {"/sleep", 0, 0, MS_READ_ONLY, route_sleep},
+    {"/files", 1, 0, MS_READ_ONLY, ms_files},
+    {"/tls", 0, 0, MS_READ_ONLY, route_tls},
+    {"/pid", 0, 1, NULL, route_pid},
+    {"/hang", 0, 1, NULL, route_hang}, /* a handler stuck in its own code: stop bounds */
+    {"/crash", 0, 1, "GET", route_crash},
+};
+
+/* The route for path, and in *rest what follows "path/" for a prefix route
+ * ("" for the path itself). NULL when none matches. */
+static const ms_route_t *find_route(const ms_app_t *app, const char *path, const char **rest)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const ms_route_t *r = &routes[i];
+        size_t len = strlen(r->path);
+        if (r->test_only && !app->test_routes)
+            continue;
+        if (strcmp(path, r->path) == 0) {
+            *rest = "";
+            return r;
+        }
+        if (r->prefix && strncmp(path, r->path, len) == 0 && path[len] == '/') {
+            *rest = path + len + 1;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Whether method is one of the comma-separated names in allow. */
+static int method_allowed(const char *allow, const char *method)
+{
+    size_t mlen = strlen(method);
+    for (const char *p = allow; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == mlen && strncmp(p, method, mlen) == 0)
+            return 1;
+        p += len;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return 0;
+}
+
+/* 200 to OPTIONS (RFC 9110 §9.3.7): what the target allows, no content. */
+static void send_options(mpm_request_t *req, const char *allow)
+{
+    mpm_response_set_status(req, 200);
+    mpm_response_add_header(req, "Allow", allow);
+    mpm_response_send(req, "", 0);
+}
+
 void ms_handle(mpm_request_t *req, void *data)
 {
     const ms_app_t *app = data;
     const char *path = mpm_request_path(req);
     const char *method = mpm_request_method(req);
+    const char *rest = "";
 
-    if (strcmp(path, "/") == 0 || strcmp(path, "/hello.txt") == 0) {
-        if (!is_get_or_head(method))
-            ms_send_405(req, "GET, HEAD");
-        else
-            route_hello(req);
-    } else if (strcmp(path, "/echo") == 0) {
-        route_echo(req);
-    } else if (strcmp(path, "/status") == 0) {
-        if (!is_get_or_head(method))
-            ms_send_405(req, "GET, HEAD");
-        else
-            ms_status(req);
-    } else if (strcmp(path, "/metrics") == 0) {
-        if (!is_get_or_head(method))
-            ms_send_405(req, "GET, HEAD");
-        else
-            ms_metrics(req);
-    } else if (strcmp(path, "/stream") == 0) {
-        if (!is_get_or_head(method))
-            ms_send_405(req, "GET, HEAD");
-        else
-            route_stream(req);
-    } else if (strcmp(path, "/sleep") == 0) {
-        if (!is_get_or_head(method))
-            ms_send_405(req, "GET, HEAD");
-        else
-            route_sleep(req);
-    } else if (strncmp(path, "/files/", 7) == 0 || strcmp(path, "/files") == 0) {
-        if (!is_get_or_head(method))
-            ms_send_405(req, "GET, HEAD");
-        else
-            ms_files(req, app, path[6] == '/' ? path + 7 : "");
-    } else if (strcmp(path, "/tls") == 0) {
-        if (!is_get_or_head(method))
-            ms_send_405(req, "GET, HEAD");
-        else
-            route_tls(req);
-    } else if (app->test_routes && strcmp(path, "/pid") == 0) {
-        char body[32];
-        snprintf(body, sizeof body, "%d\n", (int)getpid());
-        ms_send_text(req, 200, body); /* which process served: pool tests */
-    } else if (app->test_routes && strcmp(path, "/hang") == 0) {
-        route_hang(req); /* a handler stuck in its own code: stop bounds */
-    } else if (app->test_routes && strcmp(path, "/crash") == 0) {
-        if (strcmp(method, "GET") != 0) {
-            ms_send_405(req, "GET");
-        } else {
-            fprintf(stderr, "mpmserve: /crash requested: aborting\n");
-            abort();
-        }
-    } else {
+    if (strcmp(path, "*") == 0) { /* only OPTIONS gets here: the server as a whole */
+        send_options(req, "GET, HEAD, POST, OPTIONS");
+        return;
+    }
+    const ms_route_t *route = find_route(app, path, &rest);
+    if (!route) {
         ms_send_text(req, 404, "Not Found\n");
+    } else if (!route->allow || method_allowed(route->allow, method)) {
+        if (strcmp(method, "OPTIONS") == 0 && route->allow)
+            send_options(req, route->allow);
+        else
+            route->serve(req, app, rest);
+    } else {
+        send_405(req, route->allow);
     }
 }
