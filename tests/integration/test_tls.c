@@ -1613,6 +1613,61 @@ static void stalled_tls_reader_let_go(th_fixture_t *fx, int parked_mode)
 
 PINNED_AND_PARKED(stalled_tls_reader_let_go)
 
+#define PATTERN_LEN 100000L /* several of the 16 KiB pieces a file goes out in over TLS */
+
+/* The byte at offset i of g_dir/pattern.bin: no period a misplaced piece
+ * could hide behind. */
+static unsigned char pattern_byte(long i)
+{
+    return (unsigned char)(i * 7 + i / 251);
+}
+
+static void make_pattern_file(void)
+{
+    char path[TCERT_PATH_MAX];
+    snprintf(path, sizeof path, "%s/pattern.bin", g_dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (long i = 0; i < PATTERN_LEN; i++)
+        assert_int_not_equal(fputc(pattern_byte(i), f), EOF);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Whether body holds the pattern from offset first on. */
+static void expect_pattern(const tc_response_t *r, long first, long len)
+{
+    if ((long)r->body_len != len)
+        fail_msg("%zu bytes of the file over TLS, expected %ld", r->body_len, len);
+    for (long i = 0; i < len; i++)
+        if ((unsigned char)r->body[i] != pattern_byte(first + i))
+            fail_msg("byte %ld of the file over TLS is wrong", first + i);
+}
+
+/* A file body over TLS is read and encrypted piece by piece (no sendfile):
+ * the whole file and a byte range from its middle arrive intact, on one
+ * kept-alive connection. */
+static void file_body_over_tls(th_fixture_t *fx, int parked_mode)
+{
+    make_pattern_file();
+    const char *const extra[] = {CERT_A, "--root", g_dir, "--set",
+                                 parked_mode ? "TLSPinning=Off" : "TLSPinning=On", NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    ttls_conn_t *c = tls_open(client_ctx(g_a.cert, 0), s.tls, "a.test", NULL);
+    tc_response_t r;
+    tls_get(c, "GET /files/pattern.bin HTTP/1.1\r\nHost: a.test\r\n\r\n", &r);
+    expect_pattern(&r, 0, PATTERN_LEN);
+    tc_response_free(&r);
+    int rc = ttls_request(c, "GET /files/pattern.bin HTTP/1.1\r\nHost: a.test\r\n"
+                             "Range: bytes=20000-70000\r\n\r\n", &r, BOUND_MS);
+    assert_int_equal(rc, TC_OK);
+    assert_int_equal(r.status, 206);
+    expect_pattern(&r, 20000, 50001);
+    tc_response_free(&r);
+    tls_expect_hello(c);
+}
+
+PINNED_AND_PARKED(file_body_over_tls)
+
 /* ------------------------------------------------------------------ */
 /* 8. A bad key file stops mpmserve at start                          */
 
@@ -1715,6 +1770,8 @@ int main(void)
         TLS_CASE(slow_tls_head_gets_408_parked, "event"),
         TLS_MATRIX(stalled_tls_reader_let_go_pinned),
         TLS_CASE(stalled_tls_reader_let_go_parked, "event"),
+        TLS_MATRIX(file_body_over_tls_pinned),
+        TLS_CASE(file_body_over_tls_parked, "event"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
