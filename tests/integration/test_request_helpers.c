@@ -1,8 +1,11 @@
 /* Request helpers a handler uses: query parameters and the decoded path,
- * over real sockets in every strategy. */
+ * over real sockets in every strategy; the connection's two addresses. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,10 +63,48 @@ static void query_params_and_decoded_path(void **state)
     ask(s->port, target, "v", expect);
 }
 
+/* Answers "<remote addr>:<remote port>|<local addr>:<local port>". */
+static void addresses_handler(mpm_request_t *req, void *data)
+{
+    (void)data;
+    char body[160];
+    snprintf(body, sizeof body, "%s:%d|%s:%d", mpm_request_remote_addr(req),
+             mpm_request_remote_port(req), mpm_request_local_addr(req),
+             mpm_request_local_port(req));
+    mpm_response_send(req, body, strlen(body));
+}
+
+/* The handler sees the client's address and port as the client's socket
+ * has them, and the listener's, on each request of a kept-alive
+ * connection (in the children too, with the -mp variants). */
+static void peer_and_local_addresses(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    mpm_config_set_handler(th_server_config(s), addresses_handler, NULL);
+    assert_int_equal(th_server_start(s), 0);
+    tc_conn_t c;
+    assert_int_equal(tc_connect(&c, s->port, TC_DEFAULT_TIMEOUT_MS), TC_OK);
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    assert_int_equal(getsockname(c.fd, (struct sockaddr *)&me, &len), 0);
+    char expect[128];
+    snprintf(expect, sizeof expect, "127.0.0.1:%d|127.0.0.1:%d", ntohs(me.sin_port), s->port);
+    for (int i = 0; i < 2; i++) {
+        tc_response_t r;
+        assert_int_equal(tc_send_str(&c, "GET / HTTP/1.1\r\nHost: t\r\n\r\n"), TC_OK);
+        assert_int_equal(tc_read_response(&c, &r, 0, TC_DEFAULT_TIMEOUT_MS), TC_OK);
+        assert_string_equal(r.body, expect);
+        tc_response_free(&r);
+    }
+    tc_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         TH_MATRIX(query_params_and_decoded_path),
+        TH_MATRIX_MP(peer_and_local_addresses),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);
