@@ -17,7 +17,8 @@
 
 /* What the handler saw, for the test thread (in-process servers only). */
 static atomic_int seen_started_before, seen_started_after, seen_abort_rc, seen_write_rc,
-    seen_second_abort_rc;
+    seen_second_abort_rc, seen_late_header_rc, seen_late_status_rc, seen_late_send_rc,
+    seen_late_end_rc;
 
 static void reply(mpm_request_t *req, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -119,6 +120,50 @@ static void route_close(mpm_request_t *req)
     reply(req, "close=%d other=%d", rc, other);
 }
 
+#define MANY_HEADERS 60 /* over 5 KiB of fields: past every first-size buffer */
+
+/* Header MANY_HEADERS i's value: 80 characters that name i. */
+static void many_value(int i, char *out, size_t cap)
+{
+    snprintf(out, cap, "%02d-%.*s", i, 77, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghijklmnopqrstuvwxyz");
+}
+
+/* The headers a handler may not set, refused one by one (the body lists
+ * the return codes); then many good ones; after the response, every call
+ * that would change it is refused (seen_late_*). */
+static void route_many_headers(mpm_request_t *req)
+{
+    char body[256];
+    snprintf(body, sizeof body, "%d %d %d %d %d %d %d %d %d",
+             mpm_response_add_header(req, NULL, "v"), mpm_response_add_header(req, "", "v"),
+             mpm_response_add_header(req, "Bad Name", "v"),
+             mpm_response_add_header(req, "X-Split", "a\r\nInjected: 1"),
+             mpm_response_add_header(req, "X-Null", NULL),
+             mpm_response_add_header(req, "Content-Length", "5"),
+             mpm_response_add_header(req, "Date", "yesterday"), mpm_response_set_status(req, 199),
+             mpm_response_set_status(req, 600));
+    char name[16], value[96];
+    for (int i = 0; i < MANY_HEADERS; i++) {
+        snprintf(name, sizeof name, "X-H-%02d", i);
+        many_value(i, value, sizeof value);
+        mpm_response_add_header(req, name, value);
+    }
+    mpm_response_set_status(req, 203);
+    mpm_response_send(req, body, strlen(body));
+    atomic_store(&seen_late_header_rc, mpm_response_add_header(req, "X-Late", "1"));
+    atomic_store(&seen_late_status_rc, mpm_response_set_status(req, 500));
+    atomic_store(&seen_late_send_rc, mpm_response_send(req, "again", 5));
+    atomic_store(&seen_late_end_rc, mpm_response_end(req));
+}
+
+/* A streamed body (two writes, then end), whatever the method. */
+static void route_streamed(mpm_request_t *req)
+{
+    mpm_response_write(req, "first,", 6);
+    mpm_response_write(req, "second", 6);
+    mpm_response_end(req);
+}
+
 static void test_handler(mpm_request_t *req, void *data)
 {
     const char *p = mpm_request_path(req);
@@ -138,6 +183,10 @@ static void test_handler(mpm_request_t *req, void *data)
         route_abort_late(req);
     else if (strcmp(p, "/close") == 0)
         route_close(req);
+    else if (strcmp(p, "/many-headers") == 0)
+        route_many_headers(req);
+    else if (strcmp(p, "/streamed") == 0)
+        route_streamed(req);
     else
         th_handler(req, data);
 }
@@ -285,6 +334,88 @@ static void handler_closes_the_connection(void **state)
     th_expect_closed(c);
 }
 
+/* ---- what a handler may set, and when ---- */
+
+static void handler_headers_checked_and_kept(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start(fx, NULL, NULL);
+    tc_conn_t *c = th_connect(fx, s->port);
+    tc_response_t r;
+    get(c, "/many-headers", &r);
+    char expect[128];
+    snprintf(expect, sizeof expect, "%d %d %d %d %d %d %d %d %d", MPM_EINVAL, MPM_EINVAL,
+             MPM_EINVAL, MPM_EINVAL, MPM_EINVAL, MPM_EINVAL, MPM_EINVAL, MPM_EINVAL, MPM_EINVAL);
+    assert_int_equal(r.status, 203);
+    assert_string_equal(r.body, expect);
+    assert_null(tc_header(&r, "X-Split"));
+    assert_null(tc_header(&r, "Injected"));
+    assert_null(tc_header(&r, "X-Late"));
+    char name[16], value[96];
+    for (int i = 0; i < MANY_HEADERS; i++) {
+        snprintf(name, sizeof name, "X-H-%02d", i);
+        many_value(i, value, sizeof value);
+        const char *got = tc_header(&r, name);
+        if (!got || strcmp(got, value) != 0)
+            fail_msg("%s: \"%s\", expected \"%s\"", name, got ? got : "(none)", value);
+    }
+    tc_response_free(&r);
+    if (!th_strategy_is_mp(fx->strategy)) { /* the handler ran in this process */
+        assert_int_equal(atomic_load(&seen_late_header_rc), MPM_ESTATE);
+        assert_int_equal(atomic_load(&seen_late_status_rc), MPM_ESTATE);
+        assert_int_equal(atomic_load(&seen_late_send_rc), MPM_ESTATE);
+        assert_int_equal(atomic_load(&seen_late_end_rc), MPM_ESTATE);
+    }
+    /* Nothing the late calls tried went out: the connection carries on. */
+    get(c, "/", &r);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+}
+
+/* A streamed response to HEAD sends its head only, and the connection
+ * stays in step: the next response is the next request's. */
+static void streamed_head_sends_no_body(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start(fx, NULL, NULL);
+    tc_conn_t *c = th_connect(fx, s->port);
+    tc_response_t r;
+    th_send(c, "HEAD /streamed HTTP/1.1\r\nHost: t\r\n\r\n");
+    th_read(c, &r, 1);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    get(c, "/streamed", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "first,second");
+    assert_true(r.chunked);
+    tc_response_free(&r);
+    th_send(c, "HEAD /streamed HTTP/1.1\r\nHost: t\r\n\r\n");
+    th_read(c, &r, 1);
+    tc_response_free(&r);
+    get(c, "/", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "Hello, World!");
+    tc_response_free(&r);
+}
+
+/* A client that sent Expect: 100-continue and got a final answer without
+ * its body being asked for may or may not send that body now (RFC 9110
+ * §10.1.1): the server cannot tell its next bytes apart, so it closes. */
+static void unread_expect_continue_body_closes(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start(fx, NULL, NULL);
+    tc_conn_t *c = th_connect(fx, s->port);
+    tc_response_t r;
+    th_send(c, "POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+               "Content-Length: 10\r\n\r\n");
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200); /* the final answer, no 100 before it */
+    assert_true(tc_header_has_token(&r, "Connection", "close"));
+    tc_response_free(&r);
+    th_expect_closed(c);
+}
+
 /* ---- the error page hook ---- */
 
 static int json_page(mpm_error_page_t *p, void *data)
@@ -368,6 +499,9 @@ int main(void)
         TH_MATRIX(abort_stream_is_never_complete),
         TH_MATRIX(abort_before_head_sends_500_and_closes),
         TH_MATRIX(handler_closes_the_connection),
+        TH_MATRIX_MP(handler_headers_checked_and_kept),
+        TH_MATRIX(streamed_head_sends_no_body),
+        TH_MATRIX(unread_expect_continue_body_closes),
         TH_MATRIX(error_pages_come_from_the_host),
         TH_MATRIX(unusable_page_gives_the_canned_one),
     };
