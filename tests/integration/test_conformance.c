@@ -72,6 +72,10 @@ static const row_t rows[] = {
     /* request-target whitespace and control characters */
     {"tab in target", RAW("GET /a\tb HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
     {"bare CR in target", RAW("GET /a\rb HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
+    {"bare CR in field value", RAW("GET / HTTP/1.1\r\nHost: t\r\nX-A: a\rX-B: b\r\n\r\n"), 400, NULL, 0},
+    {"bare CR before the request line", RAW("\rGET / HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
+    {"empty lines before the request line", RAW("\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"), 200,
+     NULL, 0},
     {"DEL in target", RAW("GET /a\x7f HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
     {"NUL in target", RAW("GET /a\0 HTTP/1.1\r\nHost: t\r\n\r\n"), 400, NULL, 0},
     {"space in target, pipelined GET behind",

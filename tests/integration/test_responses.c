@@ -164,6 +164,29 @@ static void route_streamed(mpm_request_t *req)
     mpm_response_end(req);
 }
 
+/* read_body with a ceiling of 4 bytes: a longer declared body is the
+ * library's 413, a short one comes back. */
+static void route_body_max(mpm_request_t *req)
+{
+    const char *body;
+    size_t len;
+    if (mpm_request_read_body(req, 4, &body, &len) < 0)
+        return; /* answered by the library */
+    reply(req, "%.*s", (int)len, body);
+}
+
+/* The request calls a handler may get wrong, with their return codes. */
+static void route_request_misuse(mpm_request_t *req)
+{
+    const char *name = "unset", *value = "unset";
+    char buf[4];
+    int at = mpm_request_header_at(req, mpm_request_header_count(req), &name, &value);
+    ssize_t zero = mpm_request_read(req, buf, 0);
+    size_t len;
+    int nobody = mpm_request_read_body(req, 0, NULL, &len);
+    reply(req, "%d %s %s %zd %d", at, name, value, zero, nobody);
+}
+
 static void test_handler(mpm_request_t *req, void *data)
 {
     const char *p = mpm_request_path(req);
@@ -187,6 +210,10 @@ static void test_handler(mpm_request_t *req, void *data)
         route_many_headers(req);
     else if (strcmp(p, "/streamed") == 0)
         route_streamed(req);
+    else if (strcmp(p, "/body-max") == 0)
+        route_body_max(req);
+    else if (strcmp(p, "/request-misuse") == 0)
+        route_request_misuse(req);
     else
         th_handler(req, data);
 }
@@ -416,6 +443,33 @@ static void unread_expect_continue_body_closes(void **state)
     th_expect_closed(c);
 }
 
+/* A handler's own ceiling on the body: over it (by Content-Length) the
+ * library answers 413 before reading, under it the body is the handler's;
+ * request calls made wrong return their errors and change nothing. */
+static void read_body_ceiling_and_misuse(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start(fx, NULL, NULL);
+    tc_conn_t *c = th_connect(fx, s->port);
+    tc_response_t r;
+    th_send(c, "POST /body-max HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc");
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "abc");
+    tc_response_free(&r);
+    th_send(c, "POST /request-misuse HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+    th_read(c, &r, 0);
+    char expect[64];
+    snprintf(expect, sizeof expect, "%d unset unset 0 %d", MPM_EINVAL, MPM_EINVAL);
+    assert_string_equal(r.body, expect);
+    tc_response_free(&r);
+    th_send(c, "POST /body-max HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789");
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 413);
+    tc_response_free(&r);
+    th_expect_serving(s->port);
+}
+
 /* ---- the error page hook ---- */
 
 static int json_page(mpm_error_page_t *p, void *data)
@@ -502,6 +556,7 @@ int main(void)
         TH_MATRIX_MP(handler_headers_checked_and_kept),
         TH_MATRIX(streamed_head_sends_no_body),
         TH_MATRIX(unread_expect_continue_body_closes),
+        TH_MATRIX(read_body_ceiling_and_misuse),
         TH_MATRIX(error_pages_come_from_the_host),
         TH_MATRIX(unusable_page_gives_the_canned_one),
     };

@@ -757,6 +757,30 @@ static void test_tls_certificates(void **state)
     assert_rejected(cfg, "TLSCertificate", "y.crt", "too many certificates (at most 8)");
 }
 
+/* Values longer than what they are stored in are refused whole, never cut
+ * (a cut path or address would name something else). */
+static void test_lengths_refused_not_cut(void **state)
+{
+    mpm_config_t *cfg = *state;
+    char path[300], pair[320];
+    memset(path, 'p', sizeof path - 1);
+    path[sizeof path - 1] = '\0';
+    char addr[300] = "unix:";
+    memset(addr + 5, 's', sizeof addr - 6);
+    addr[sizeof addr - 1] = '\0';
+    assert_rejected(cfg, "Listen", addr, "Listen: address too long (at most 255 characters)");
+    assert_rejected(cfg, "TLSCertificate", path, "TLSCertificate: path too long (at most 255");
+    snprintf(pair, sizeof pair, "a.crt %.290s", path);
+    assert_rejected(cfg, "TLSCertificate", pair, "TLSCertificate: path too long");
+    assert_int_equal(mpm_config_add_tls_certificate(cfg, "", NULL), MPM_ECONFIG);
+    assert_contains(mpm_config_errmsg(cfg), "missing certificate file");
+    assert_int_equal(cfg->s.ntls_cert, 0);
+    char suites[400];
+    memset(suites, 'S', sizeof suites - 1);
+    suites[sizeof suites - 1] = '\0';
+    assert_rejected(cfg, "TLSCipherSuites", suites, "TLSCipherSuites: value too long");
+}
+
 /* httpd's SSLProtocol forms, for the two versions spoken. */
 static void test_tls_protocol(void **state)
 {
@@ -791,6 +815,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_defaults_as_text),
+        T(test_lengths_refused_not_cut),
         T(test_defaults_in_struct),
         T(test_round_trips),
         T(test_aliases_share_storage),

@@ -239,6 +239,8 @@ static const row_t rows[] = {
     /* ---- malformed: 400 ---- */
     {"bare CR", IN("GET / HTTP/1.1\rHost: a\r\n\r\n"), NOLIM, "X400"},
     {"bare CR end of head", IN("GET / HTTP/1.1\r\nHost: a\r\n\rX"), NOLIM, "X400"},
+    {"bare CR in value", IN("GET / HTTP/1.1\r\nHost: a\r\nX: a\rY: b\r\n\r\n"), NOLIM, "X400"},
+    {"bare CR before the request line", IN("\rGET / HTTP/1.1\r\nHost: a\r\n\r\n"), NOLIM, "X400"},
     {"bare LF in value", IN("GET / HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n"), NOLIM, "X400"},
     {"obs-fold", IN("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"), NOLIM, "X400"},
     {"obs-fold tab", IN("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n"), NOLIM, "X400"},
@@ -461,6 +463,10 @@ static const row_t rows[] = {
     {"chunk ext junk after quote", IN(CHUNKED_POST "1;a=\"b\"c\r\nx\r\n0\r\n\r\n"), NOLIM,
      H_CHUNKED "X400"},
     {"chunk ext bare LF", IN(CHUNKED_POST "1;a\nx\r\n0\r\n\r\n"), NOLIM, H_CHUNKED "X400"},
+    {"chunk ext name, blank, next", IN(CHUNKED_POST "1;a ;b\r\nx\r\n0\r\n\r\n"), NOLIM,
+     H_CHUNKED "B(x) E eof0 idle1"},
+    {"chunk ext junk after name", IN(CHUNKED_POST "1;a b\r\nx\r\n0\r\n\r\n"), NOLIM,
+     H_CHUNKED "X400"},
     /* chunk sizes */
     {"chunk size leading zeros", IN(CHUNKED_POST "00000000000000000001\r\nx\r\n0000\r\n\r\n"),
      NOLIM, H_CHUNKED "B(x) E eof0 idle1"},

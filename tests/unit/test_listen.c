@@ -125,6 +125,10 @@ static void test_parse_bad(void **state)
     parse_fails("[::1", "missing ']'");
     parse_fails("[zz]:80", "'zz' is not a numeric IPv6 address");
     parse_fails("[127.0.0.1]:80", "not a numeric IPv6 address");
+    parse_fails("[::1]:99999", "'99999' is not a port number");
+    parse_fails("[::1]:", "missing port");
+    parse_fails("[0000:0000:0000:0000:0000:0000:0000:0000:0000:0000]:80",
+                "is not a numeric IPv6 address");
     parse_fails("1.2.3.4:", "missing port");
     parse_fails("1.2.3.4", "missing port");
     parse_fails(":80", "missing or bad host");
