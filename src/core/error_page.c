@@ -95,7 +95,7 @@ int mpm__error_response(mpm__conn_t *c, int status, const mpm_request_t *req, ui
         if (len >= 0)
             return len;
     }
-    int len = mpm__h1_format_error(status, buf, cap);
+    int len = mpm__h1_format_error(status, mpm__h1_is_head_request(c->h1), buf, cap);
     if (len < 0)
         return len;
     const char *sep = strstr(buf, "\r\n\r\n");

@@ -132,6 +132,10 @@ int mpm__h1_idle(const mpm__h1_t *h);
 
 /* The current request's head (valid after HEAD). */
 const mpm__h1_head_t *mpm__h1_head(const mpm__h1_t *h);
+/* Whether the current request is a HEAD, as soon as its request line is
+ * known (an error answered before its head completed has no body for it
+ * either). 0 for NULL. */
+int mpm__h1_is_head_request(const mpm__h1_t *h);
 
 /* Resets for the next request on the same connection (after END and the
  * response). Frees nothing; the arena is reused. */
@@ -170,9 +174,10 @@ typedef struct mpm__h1_response {
 int mpm__h1_format_head(const mpm__h1_t *h, const mpm__h1_response_t *resp, char *buf, size_t cap,
                         mpm__h1_framing_t *framing, int *keepalive);
 
-/* A complete, canned error response with a short text/plain body and
- * "Connection: close". Returns the length or MPM_ERANGE. */
-int mpm__h1_format_error(int status, char *buf, size_t cap);
+/* A complete, canned error response with a short text/plain body (its
+ * length only, for a HEAD request) and "Connection: close". Returns the
+ * length or MPM_ERANGE. */
+int mpm__h1_format_error(int status, int is_head, char *buf, size_t cap);
 
 /* "1a2b\r\n": the chunk-size line for a chunk of len bytes (len > 0).
  * buf needs 20 bytes. Returns the length. */

@@ -175,8 +175,8 @@ static req_view_t req_view(const mpm__h1_t *h)
     if (h && h->head.method) {
         v.version = h->head.version;
         v.client_keepalive = h->head.client_keepalive;
-        v.is_head = h->head.is_head;
     }
+    v.is_head = mpm__h1_is_head_request(h);
     return v;
 }
 
@@ -262,7 +262,7 @@ int mpm__h1_format_head(const mpm__h1_t *h, const mpm__h1_response_t *resp, char
 
 /* ---- canned responses ---- */
 
-int mpm__h1_format_error(int status, char *buf, size_t cap)
+int mpm__h1_format_error(int status, int is_head, char *buf, size_t cap)
 {
     char body[64];
     int blen = snprintf(body, sizeof(body), "%d %s\n", status, mpm__h1_reason(status));
@@ -271,7 +271,8 @@ int mpm__h1_format_error(int status, char *buf, size_t cap)
     puts_(&o, "Content-Type: text/plain\r\nContent-Length: ");
     put_int(&o, blen);
     puts_(&o, "\r\nConnection: close\r\n\r\n");
-    put(&o, body, (size_t)blen);
+    if (!is_head)
+        put(&o, body, (size_t)blen);
     return finish(&o);
 }
 

@@ -53,6 +53,22 @@ static int keep_run(mpm__h1_t *h, const char *at, size_t n)
     return rc ? rc : mpm__h1_arena_put(h, at, n);
 }
 
+static int method_number(const char *name)
+{
+    static const struct {
+        const char *name;
+        int number;
+    } methods[] = {
+#define MPM__H1_METHOD(num, id, text) {#text, num},
+        HTTP_METHOD_MAP(MPM__H1_METHOD)
+#undef MPM__H1_METHOD
+    };
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (!strcmp(methods[i].name, name))
+            return methods[i].number;
+    return -1;
+}
+
 static size_t scan_method(mpm__h1_t *h, const char *data, size_t len)
 {
     size_t i = 0;
@@ -64,6 +80,9 @@ static size_t scan_method(mpm__h1_t *h, const char *data, size_t len)
         return mpm__h1_fail(h, 400, "invalid character in method"), i;
     if (mpm__h1_arena_end_string(h) || line_grow(h, 1))
         return i;
+    /* Known from here on: an error answered before the line ends (414)
+     * must still not send a body to a HEAD. */
+    h->msg.method = method_number(h->arena + h->msg.method_off);
     h->msg.target_off = h->arena_len;
     h->msg.line_state = RL_TARGET;
     return i + 1;
@@ -168,22 +187,6 @@ int mpm__h1_line_done(const mpm__h1_t *h)
 
 /* ---- the finished line ---- */
 
-static int method_number(const char *name)
-{
-    static const struct {
-        const char *name;
-        int number;
-    } methods[] = {
-#define MPM__H1_METHOD(num, id, text) {#text, num},
-        HTTP_METHOD_MAP(MPM__H1_METHOD)
-#undef MPM__H1_METHOD
-    };
-    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-        if (!strcmp(methods[i].name, name))
-            return methods[i].number;
-    return -1;
-}
-
 /* "http://authority/path?query" (RFC 9112 §3.2.2, RFC 9110 §4.2): the
  * authority names the host; userinfo and an empty host are refused. */
 static int absolute_form(mpm__h1_t *h, const char *t)
@@ -240,7 +243,6 @@ int mpm__h1_line_finish(mpm__h1_t *h)
     mpm__h1_msg_t *m = &h->msg;
     if (m->major != 1)
         return mpm__h1_fail(h, 505, "HTTP version not supported");
-    m->method = method_number(h->arena + m->method_off);
     if (m->method < 0)
         return mpm__h1_fail(h, 501, "method not implemented");
     return target_form(h);

@@ -604,6 +604,13 @@ const mpm__h1_head_t *mpm__h1_head(const mpm__h1_t *h)
     return &h->head;
 }
 
+int mpm__h1_is_head_request(const mpm__h1_t *h)
+{
+    if (!h)
+        return 0;
+    return h->head.method ? h->head.is_head : h->msg.method == HTTP_HEAD;
+}
+
 void mpm__h1_next(mpm__h1_t *h)
 {
     if (h->state == ST_DEAD)

@@ -87,7 +87,7 @@ static void on_tick(uv_timer_t *t)
         }
     }
     if (ev->backoff_until && mpm__now_ms() >= ev->backoff_until)
-        ev->backoff_until = 0;
+        ev->backoff_until = 0; /* check_stop() lets accepts in again */
     check_stop(ev);
     ev_trim_after_parking(ev, mpm__now_ms());
     if (ev->ready && !ev->stopping && !ev->backoff_until &&

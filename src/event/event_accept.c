@@ -144,8 +144,12 @@ static void accept_from(ev_child_t *ev, unsigned li)
         int fd = mpm__accept(srv, li, &backoff, &a);
         if (fd == MPM_ECLOSED)
             ev->spent = 1; /* the listeners shut: accept no more */
-        if (backoff)
+        if (backoff) {
+            /* The tick ends the pause and lets accepts in again: an idle
+             * child has nothing else that would. */
             ev->backoff_until = mpm__now_ms() + backoff;
+            ev_tick_need(ev);
+        }
         if (fd < 0)
             return;
         if (ev_conn_open(ev, &a) < 0)

@@ -195,6 +195,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_prestate(test_emfile_backs_off_and_recovers, (void *)"prefork"),
         cmocka_unit_test_prestate(test_emfile_backs_off_and_recovers, (void *)"worker"),
+        cmocka_unit_test_prestate(test_emfile_backs_off_and_recovers, (void *)"event"),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,6 +191,48 @@ static void pipelined_requests_answered_in_order(void **state)
     th_expect_closed(c);
 }
 
+#define BURST 80 /* about 3.5 KiB of heads: more than the first input buffer */
+
+/* BURST pipelined requests in one write, every fifth with a body, and the
+ * last one cut in two around the buffer's end: each is answered, in order,
+ * with its own body; then the rest of the last arrives and is answered. */
+static void pipelined_burst_over_the_input_buffer(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_start_server(fx, NULL);
+    tc_conn_t *c = th_connect(fx, s->port);
+    static char burst[BURST * 80];
+    size_t len = 0;
+    for (int i = 1; i < BURST; i++) {
+        if (i % 5 == 0)
+            len += (size_t)snprintf(burst + len, sizeof burst - len,
+                                    "POST /echo-whole HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n%04d", i);
+        else
+            len += (size_t)snprintf(burst + len, sizeof burst - len,
+                                    "GET /info?i=%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+    }
+    len += (size_t)snprintf(burst + len, sizeof burst - len, "GET /info?i=%d HTTP/1.1\r\nHo", BURST);
+    assert_int_equal(tc_send(c, burst, len, TC_DEFAULT_TIMEOUT_MS), TC_OK);
+    char want[32];
+    for (int i = 1; i <= BURST; i++) {
+        if (i == BURST)
+            th_send(c, "st: t\r\nConnection: close\r\n\r\n");
+        tc_response_t r;
+        th_read(c, &r, 0);
+        assert_int_equal(r.status, 200);
+        if (i % 5 == 0 && i != BURST) {
+            snprintf(want, sizeof want, "%04d", i);
+            assert_string_equal(r.body, want);
+        } else {
+            snprintf(want, sizeof want, "query=i=%d\n", i);
+            if (!strstr(r.body, want))
+                fail_msg("response %d is not its request's: %s", i, r.body);
+        }
+        tc_response_free(&r);
+    }
+    th_expect_closed(c);
+}
+
 static void pipelined_with_body_answered_in_order(void **state)
 {
     th_fixture_t *fx = *state;
@@ -375,6 +417,7 @@ int main(void)
         TH_MATRIX_MP(keepalive_off_closes_each_connection),
         TH_MATRIX_MP(pipelined_requests_answered_in_order),
         TH_MATRIX_MP(pipelined_with_body_answered_in_order),
+        TH_MATRIX_MP(pipelined_burst_over_the_input_buffer),
         TH_MATRIX_MP(status_204_and_304_have_no_body),
         TH_MATRIX_MP(other_statuses_carry_their_body),
         TH_MATRIX_MP(handler_without_response_gives_500),

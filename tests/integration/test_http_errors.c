@@ -253,6 +253,95 @@ static void expect_408_after_stall(th_fixture_t *fx, int port, const char *parti
     th_expect_serving(port);
 }
 
+/* Sends raw, then ends its side of the connection (shutdown SHUT_WR). */
+static tc_conn_t *send_then_half_close(th_fixture_t *fx, int port, const char *raw)
+{
+    tc_conn_t *c = th_connect(fx, port);
+    if (*raw)
+        th_send(c, raw);
+    assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+    return c;
+}
+
+/* A client that ends its side in the middle of a head gets 400 (its
+ * request can never be complete), then the close; one that ends it between
+ * requests just gets the close, with nothing sent, as does one that had
+ * only sent blank lines. A complete request before the end is still
+ * answered. */
+static void head_cut_short_by_eof_is_400(void **state)
+{
+    th_fixture_t *fx = *state;
+    int port = start_default(fx)->port;
+    const char *cut[] = {"GET / HT", "GET / HTTP/1.1\r\nHost: t\r\n", "GET / HTTP/1.1\r\nHost: t\r\nX-A: b"};
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        tc_conn_t *c = send_then_half_close(fx, port, cut[i]);
+        tc_response_t r;
+        int rc = tc_read_response(c, &r, 0, TC_DEFAULT_TIMEOUT_MS);
+        int got = r.status;
+        tc_response_free(&r);
+        if (rc != TC_OK || got != 400)
+            fail_msg("%s then EOF: %s, status %d (expected 400)", cut[i], tc_result_name(rc), got);
+        th_expect_closed(c);
+    }
+    const char *nothing[] = {"", "\r\n"};
+    for (size_t i = 0; i < 2; i++) {
+        tc_conn_t *c = send_then_half_close(fx, port, nothing[i]);
+        size_t extra = 0;
+        assert_int_equal(tc_wait_close(c, TC_DEFAULT_TIMEOUT_MS, &extra), TC_CLOSED);
+        assert_int_equal(extra, 0);
+    }
+    tc_conn_t *c = send_then_half_close(fx, port, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    tc_response_t r;
+    th_read(c, &r, 0);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+    th_expect_closed(c);
+}
+
+/* The library's own error answers to HEAD carry the length of their page
+ * but not the page (RFC 9112 §6.3): bytes after the head would be read as
+ * the start of another response. Each is the status wanted, then the close. */
+static void errors_to_head_have_no_body(void **state)
+{
+    th_fixture_t *fx = *state;
+    const char *const dirs[] = {"LimitRequestBody", "10", "LimitRequestFields", "20", NULL};
+    int port = th_start_server(fx, dirs)->port;
+    static char long_line[10000];
+    memcpy(long_line, "HEAD /", 6);
+    memset(long_line + 6, 'a', 9000);
+    strcpy(long_line + 9006, " HTTP/1.1\r\nHost: t\r\n\r\n");
+    char many_fields[1000] = "HEAD / HTTP/1.1\r\nHost: t\r\n";
+    for (int i = 0; i < 30; i++)
+        strcat(many_fields, "X-F: v\r\n");
+    strcat(many_fields, "\r\n");
+    const struct {
+        const char *raw;
+        int status;
+    } rows[] = {
+        {"HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n", 413},
+        {"HEAD / HTTP/1.1\r\nHost: t\r\nX-A: a\x01\r\n\r\n", 400},
+        {"HEAD / HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\n\r\n", 417},
+        {long_line, 414},
+        {many_fields, 431},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        tc_conn_t *c = th_connect(fx, port);
+        th_send(c, rows[i].raw);
+        tc_response_t r;
+        th_read(c, &r, 1);
+        int status = r.status;
+        const char *len = tc_header(&r, "Content-Length");
+        int declared = len ? atoi(len) : -1;
+        tc_response_free(&r);
+        if (status != rows[i].status || declared <= 0 || c->len != 0)
+            fail_msg("HEAD row %zu: %d (expected %d), Content-Length %d, %zu bytes after the head",
+                     i, status, rows[i].status, declared, c->len);
+        size_t extra = 1;
+        assert_int_equal(tc_wait_close(c, TC_DEFAULT_TIMEOUT_MS, &extra), TC_CLOSED);
+        assert_int_equal(extra, 0);
+    }
+}
+
 static void slow_headers_get_408(void **state)
 {
     th_fixture_t *fx = *state;
@@ -379,6 +468,8 @@ int main(void)
         TH_MATRIX_MP(http2_preface_is_505_or_close),
         TH_MATRIX_MP(unknown_expectation_is_417),
         TH_MATRIX_MP(http11_without_host_is_400),
+        TH_MATRIX_MP(head_cut_short_by_eof_is_400),
+        TH_MATRIX_MP(errors_to_head_have_no_body),
         TH_MATRIX_MP(slow_headers_get_408),
         TH_MATRIX_MP(slow_body_gets_408),
         TH_MATRIX_MP(idle_keepalive_closed_after_timeout),

@@ -525,6 +525,54 @@ static void error_pages_come_from_the_host(void **state)
     th_read(c, &r, 0);
     expect_json(&r, 408, "");
     tc_response_free(&r);
+    /* To HEAD, the host's page is announced (its length) but not sent:
+     * from the handler's side (500) and from the library's (413). */
+    const char *heads[] = {"HEAD /noresponse HTTP/1.1\r\nHost: t\r\n\r\n",
+                           "HEAD / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n"};
+    const int head_status[] = {500, 413};
+    for (int i = 0; i < 2; i++) {
+        tc_conn_t *h = th_connect(fx, s->port);
+        th_send(h, heads[i]);
+        th_read(h, &r, 1);
+        assert_int_equal(r.status, head_status[i]);
+        assert_string_equal(tc_header(&r, "Content-Type"), "application/json");
+        assert_true(atoi(tc_header(&r, "Content-Length")) > 0);
+        tc_response_free(&r);
+        assert_int_equal(h->len, 0); /* nothing after the head, read with it */
+        size_t extra = 1;
+        assert_int_equal(tc_wait_close(h, TC_DEFAULT_TIMEOUT_MS, &extra), TC_CLOSED);
+        assert_int_equal(extra, 0);
+    }
+}
+
+/* A page for /noresponse?decline is declined (non-zero), one for
+ * /noresponse?bad-type names a type with a line break in it: the canned
+ * page goes out for both, never the host's bytes. */
+static int picky_page(mpm_error_page_t *p, void *data)
+{
+    (void)data;
+    if (p->target && strstr(p->target, "decline"))
+        return 1;
+    p->body_len = (size_t)snprintf(p->body, p->body_cap, "host page");
+    p->content_type = p->target && strstr(p->target, "bad-type") ? "text/html\r\nX-Evil: 1" : "";
+    return 0;
+}
+
+static void declined_or_bad_page_gives_the_canned_one(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = start(fx, NULL, picky_page);
+    const char *targets[] = {"/noresponse?decline", "/noresponse?bad-type", "/noresponse?no-type"};
+    for (size_t i = 0; i < 3; i++) {
+        char raw[128];
+        snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", targets[i]);
+        tc_response_t r;
+        th_request(s->port, raw, &r);
+        assert_int_equal(r.status, 500);
+        assert_null(tc_header(&r, "X-Evil"));
+        assert_string_equal(r.body, "500 Internal Server Error\n");
+        tc_response_free(&r);
+    }
 }
 
 static int refusing_page(mpm_error_page_t *p, void *data)
@@ -560,6 +608,7 @@ int main(void)
         TH_MATRIX(read_body_ceiling_and_misuse),
         TH_MATRIX(error_pages_come_from_the_host),
         TH_MATRIX(unusable_page_gives_the_canned_one),
+        TH_MATRIX(declined_or_bad_page_gives_the_canned_one),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -978,7 +978,7 @@ static void test_format_error(void **state)
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         char buf[512], line[128], body[128];
-        int len = mpm__h1_format_error(want[i].status, buf, sizeof(buf));
+        int len = mpm__h1_format_error(want[i].status, 0, buf, sizeof(buf));
         assert_true(len > 0);
         snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: ", want[i].status, want[i].reason);
         assert_memory_equal(buf, line, strlen(line));
@@ -991,8 +991,14 @@ static void test_format_error(void **state)
         assert_string_equal(buf + strlen(line) + 29, tail);
         assert_int_equal((size_t)len, strlen(buf));
         for (size_t cap = 0; cap < (size_t)len; cap += 7)
-            assert_int_equal(mpm__h1_format_error(want[i].status, buf, cap), MPM_ERANGE);
-        assert_int_equal(mpm__h1_format_error(want[i].status, buf, (size_t)len), len);
+            assert_int_equal(mpm__h1_format_error(want[i].status, 0, buf, cap), MPM_ERANGE);
+        assert_int_equal(mpm__h1_format_error(want[i].status, 0, buf, (size_t)len), len);
+        /* To HEAD: the same head, with the body's length, and no body. */
+        int hlen = mpm__h1_format_error(want[i].status, 1, buf, sizeof(buf));
+        assert_int_equal((size_t)hlen, (size_t)len - strlen(body));
+        assert_int_equal((size_t)hlen, strlen(buf));
+        tail[strlen(tail) - strlen(body)] = '\0';
+        assert_string_equal(buf + strlen(line) + 29, tail);
     }
 }
 
