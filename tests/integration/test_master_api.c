@@ -208,9 +208,15 @@ static void max_request_workers_is_a_ceiling_logged_once(void **state)
     assert_int_equal(th_server_set(s, "HandleSignals", "Off"), 0);
     if (th_server_start(s) != 0)
         fail_msg("start: %s", s->errmsg);
-    /* Keep every unit busy with a kept-alive connection. */
-    for (int i = 0; i < (prefork ? 1 : 2); i++)
-        th_hold_connection(fx, s->port);
+    /* Keep every unit busy: with a kept-alive connection (prefork, worker:
+     * it holds its process or thread), or with a request in its handler
+     * (event parks an idle connection without a thread). */
+    for (int i = 0; i < (prefork ? 1 : 2); i++) {
+        if (strcmp(fx->strategy, "event") == 0)
+            th_send(th_connect(fx, s->port), "GET /sleep?ms=8000 HTTP/1.1\r\nHost: t\r\n\r\n");
+        else
+            th_hold_connection(fx, s->port);
+    }
     assert_true(th_wait_for(limit_logged, s, RUN_BOUND_MS));
     /* Two more maintenance passes (one a second) still at the ceiling. */
     uint64_t t0 = stats(s).uptime_ms;
@@ -220,7 +226,44 @@ static void max_request_workers_is_a_ceiling_logged_once(void **state)
     assert_int_equal(log_count(s, "reached MaxRequestWorkers"), 1);
 }
 
-#define MASTER_CASE(f) TH_CASE(f, "prefork"), TH_CASE(f, "worker")
+/* /restart-me: the handler, in a child, asks for a graceful restart of the
+ * whole server; the body is the call's return code. */
+static void restart_from_handler(mpm_request_t *req, void *data)
+{
+    if (strcmp(mpm_request_path(req), "/restart-me") != 0) {
+        th_handler(req, data);
+        return;
+    }
+    char body[16];
+    snprintf(body, sizeof body, "%d", mpm_server_restart(mpm_request_server(req), 1));
+    mpm_response_send(req, body, strlen(body));
+}
+
+/* A handler in a child asks for a graceful restart: the master hears it
+ * over the child's control channel and starts generation 1, the asking
+ * request's response still goes out, and the new generation serves. */
+static void restart_asked_from_a_child(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    assert_int_equal(th_server_set(s, "OneProcess", "Off"), 0);
+    assert_int_equal(th_server_set(s, "HandleSignals", "Off"), 0);
+    mpm_config_set_handler(th_server_config(s), restart_from_handler, s);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    assert_int_equal(stats(s).generation, 0);
+    tc_response_t r;
+    th_request(s->port, "GET /restart-me HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "0");
+    tc_response_free(&r);
+    assert_true(th_wait_for(generation_one, s, RUN_BOUND_MS));
+    get_hello(s->port);
+    assert_int_equal(th_server_stop(s, 1), 0);
+    assert_int_equal(s->run_rc, 0);
+}
+
+#define MASTER_CASE(f) TH_CASE(f, "prefork"), TH_CASE(f, "worker"), TH_CASE(f, "event")
 
 int main(void)
 {
@@ -230,6 +273,7 @@ int main(void)
         MASTER_CASE(signal_handlers_are_restored_and_not_shared),
         MASTER_CASE(child_hooks_run_in_every_child),
         MASTER_CASE(max_request_workers_is_a_ceiling_logged_once),
+        MASTER_CASE(restart_asked_from_a_child),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

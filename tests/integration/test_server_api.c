@@ -137,6 +137,40 @@ static void server_without_handler_is_econfig(void **state)
     mpm_config_free(cfg);
 }
 
+/* Calls made wrong get their documented error and change nothing: NULL
+ * arguments, a port before the bind or past the last listener, a second
+ * bind, a restart in one-process mode, a stats struct too small. */
+static void api_misuse_gets_its_error(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    mpm_server_t *out = NULL;
+    assert_int_equal(mpm_server_new(NULL, &out), MPM_EINVAL);
+    assert_int_equal(mpm_server_new(th_server_config(s), NULL), MPM_EINVAL);
+    assert_null(out);
+    assert_int_equal(mpm_server_bind(NULL), MPM_EINVAL);
+    assert_int_equal(mpm_server_port(NULL, 0), MPM_EINVAL);
+    assert_int_equal(mpm_server_run(NULL), MPM_EINVAL);
+    assert_int_equal(mpm_server_stop(NULL, 1), MPM_EINVAL);
+    assert_int_equal(mpm_server_restart(NULL, 1), MPM_EINVAL);
+    if (th_server_new(s) != 0)
+        fail_msg("%s", s->errmsg);
+    assert_int_equal(mpm_server_port(s->srv, 0), MPM_ESTATE);
+    assert_int_equal(mpm_server_bind(s->srv), 0);
+    assert_int_equal(mpm_server_bind(s->srv), MPM_ESTATE);
+    int port = mpm_server_port(s->srv, 0);
+    assert_true(port > 0);
+    assert_int_equal(mpm_server_port(s->srv, 1), MPM_EINVAL);
+    assert_int_equal(mpm_server_restart(s->srv, 1), MPM_ENOTSUP);
+    mpm_child_stats_t small = {.size = 4};
+    assert_int_equal(mpm_server_child_stats(s->srv, 0, &small), MPM_EINVAL);
+    assert_int_equal(mpm_server_child_stats(s->srv, 0, NULL), MPM_EINVAL);
+    /* Still a good server: it runs and serves on the port it bound. */
+    assert_int_equal(th_server_run_async(s), 0);
+    s->port = port;
+    th_expect_serving(port);
+}
+
 static void stop_twice_is_fine(void **state)
 {
     th_fixture_t *fx = *state;
@@ -621,6 +655,8 @@ int main(void)
         TH_CASE(unknown_directive_fails_with_message, "prefork"),
         TH_MATRIX(server_without_handler_is_econfig),
         TH_MATRIX(stop_twice_is_fine),
+        TH_CASE(api_misuse_gets_its_error, "prefork"),
+        TH_CASE(api_misuse_gets_its_error, "event"),
         TH_MATRIX(stop_before_run_returns_at_once),
         TH_MATRIX(graceful_stop_finishes_inflight_request),
         TH_MATRIX(stop_now_closes_idle_connection),
