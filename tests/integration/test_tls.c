@@ -410,6 +410,71 @@ static void fresh_ticket_key(SSL_CTX *ctx, int port, char *hex, size_t cap)
     SSL_SESSION_free(sess);
 }
 
+/* One connection offering `resume` (may be NULL) and one request: whether
+ * it resumed, the session it ends with (the caller frees it) and the name
+ * of that session's ticket key. */
+static SSL_SESSION *session_after(SSL_CTX *ctx, int port, SSL_SESSION *resume, int *reused,
+                                  char *hex, size_t cap)
+{
+    ttls_conn_t c;
+    int rc = ttls_connect(&c, ctx, port, "a.test", resume, BOUND_MS);
+    if (rc != TC_OK)
+        fail_msg("TLS connect: %s", ttls_result_name(rc));
+    *reused = ttls_reused(&c);
+    tc_response_t r;
+    rc = ttls_request(&c, GET_TLS, &r, BOUND_MS);
+    tc_response_free(&r);
+    SSL_SESSION *sess = ttls_session(&c);
+    ttls_close(&c);
+    if (rc != TC_OK || !sess)
+        fail_msg("GET /tls: %s, session %p", ttls_result_name(rc), (void *)sess);
+    ticket_key_name(sess, hex, cap);
+    return sess;
+}
+
+/* Polls with full handshakes until new tickets use a key other than
+ * `old`; its name into hex. */
+static void wait_next_ticket_key(SSL_CTX *ctx, int port, const char *old, char *hex, size_t cap)
+{
+    int64_t deadline = tc_now_ms() + 20000;
+    do {
+        if (tc_now_ms() > deadline)
+            fail_msg("20 s on, new tickets still use key %s", old);
+        struct timespec nap = {0, 50 * 1000000L}; /* a poll interval, not a wait for an outcome */
+        nanosleep(&nap, NULL);
+        fresh_ticket_key(ctx, port, hex, cap);
+    } while (strcmp(old, hex) == 0);
+}
+
+/* The key before the current one still opens its tickets, and the session
+ * it resumes gets a ticket under the current key; a ticket two keys old
+ * does not resume (a full handshake). Rotation every 3 s, TLS 1.2 (whose
+ * tickets a client may offer again). */
+static void previous_ticket_key_resumes_and_renews(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const extra[] = {CERT_A, "--set", "TLSSessionTicketKeyRotation=3", NULL};
+    tls_server_t s = start_server(fx, 0, extra);
+    SSL_CTX *ctx = client_ctx(g_a.cert, TLS1_2_VERSION);
+    char k1[33], k2[33], k3[33], renewed[33];
+    int reused = -1;
+    SSL_SESSION *old = session_after(ctx, s.tls, NULL, &reused, k1, sizeof k1);
+    assert_false(reused);
+    wait_next_ticket_key(ctx, s.tls, k1, k2, sizeof k2);
+    SSL_SESSION *again = session_after(ctx, s.tls, old, &reused, renewed, sizeof renewed);
+    SSL_SESSION_free(again);
+    if (!reused)
+        fail_msg("a ticket under the previous key (%s) did not resume", k1);
+    if (strcmp(renewed, k1) == 0)
+        fail_msg("a session resumed under the previous key kept its old ticket");
+    wait_next_ticket_key(ctx, s.tls, k2, k3, sizeof k3);
+    again = session_after(ctx, s.tls, old, &reused, renewed, sizeof renewed);
+    SSL_SESSION_free(again);
+    SSL_SESSION_free(old);
+    if (reused)
+        fail_msg("a ticket two keys old (%s; now %s) still resumed", k1, k3);
+}
+
 /* TLSSessionTicketKeyRotation: new tickets get a new key once the period
  * is over (here 1 s). */
 static void ticket_keys_rotate(void **state)
@@ -1761,6 +1826,7 @@ int main(void)
         TLS_CASE(protocol_and_cipher_settings_are_used, "worker"),
         TLS_CASE(session_resumes_after_graceful_restart, "prefork"),
         TLS_CASE(restart_with_broken_key_keeps_serving, "event"),
+        TLS_CASE(previous_ticket_key_resumes_and_renews, "worker"),
         TLS_CASE(ticket_keys_rotate, "worker"),
         TLS_MATRIX(key_update_is_followed_pinned),
         TLS_CASE(key_update_is_followed_parked, "event"),
