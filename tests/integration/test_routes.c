@@ -4,13 +4,19 @@
  * the list and no content, "OPTIONS *" speaks for the whole server, an
  * unknown path is 404 whatever the method, and the --test-routes paths do
  * not exist without that flag. Over real sockets, one mpmserve per strategy
- * (the dispatch is the program's, not a strategy's, so one pass each). */
+ * (the dispatch is the program's, not a strategy's, so one pass each). And
+ * its command line: what it refuses, and how. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -120,12 +126,74 @@ static void test_routes_exist_with_the_flag(void **state)
     tc_response_free(&r);
 }
 
+/* Runs mpmserve with args to its exit (bounded); its exit code, and its
+ * stdout and stderr together into out. */
+static int run_to_exit(const char *const *args, char *out, size_t cap)
+{
+    int fd = memfd_create("mpmserve-output", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    pid_t pid = th_spawn_mpmserve(args, fd, fd);
+    assert_true(pid > 0);
+    int status = 0;
+    int64_t deadline = tc_now_ms() + 20000;
+    pid_t r;
+    while ((r = waitpid(pid, &status, WNOHANG)) == 0 && tc_now_ms() < deadline) {
+        struct timespec nap = {0, 20 * 1000000L}; /* a poll interval */
+        nanosleep(&nap, NULL);
+    }
+    if (r == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    close(fd);
+    out[n > 0 ? n : 0] = '\0';
+    if (r == 0)
+        fail_msg("mpmserve %s %s still ran after 20 s", args[0], args[1] ? args[1] : "");
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* What the command line refuses exits 2 with a line that says why,
+ * before anything listens; --help and --version exit 0. */
+static void command_line_mistakes_exit_2(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args[8];
+        int code;
+        const char *says;
+    } cli_rows[] = {
+        {{"--help"}, 0, "usage: mpmserve"},
+        {{"--version"}, 0, "mpmlib"},
+        {{"--mpm", "threads"}, 2, "--mpm: 'threads' is not one of"},
+        {{"--listen"}, 2, "--listen needs a value"},
+        {{"--set", "Timeout"}, 2, "--set wants Directive=value"},
+        {{"--set", "NoSuchDirective=1", "--listen", "127.0.0.1:0"}, 2, "NoSuchDirective"},
+        {{"--frobnicate"}, 2, "unknown argument '--frobnicate'"},
+        {{"--tls-listen", "127.0.0.1:0"}, 2, "--tls-listen needs --cert and --key"},
+        {{"--cert", "a.pem", "--listen", "127.0.0.1:0"}, 2, "--cert and --key go together"},
+        {{"--root", "/no/such/dir", "--listen", "127.0.0.1:0"}, 2, "--root /no/such/dir"},
+        {{"--listen", "localhost:80"}, 2, "host names are not resolved"},
+    };
+    char out[4096];
+    for (size_t i = 0; i < sizeof cli_rows / sizeof cli_rows[0]; i++) {
+        int code = run_to_exit(cli_rows[i].args, out, sizeof out);
+        if (code != cli_rows[i].code || !strstr(out, cli_rows[i].says))
+            fail_msg("mpmserve %s %s: exit %d (expected %d), output:\n%s\n(expected \"%s\")",
+                     cli_rows[i].args[0], cli_rows[i].args[1] ? cli_rows[i].args[1] : "", code, cli_rows[i].code,
+                     out, cli_rows[i].says);
+        if (cli_rows[i].code != 0 && strstr(out, "listening on"))
+            fail_msg("mpmserve %s listened before refusing", cli_rows[i].args[0]);
+    }
+}
+
 int main(void)
 {
     th_require_mpmserve();
     const struct CMUnitTest tests[] = {
         TH_MATRIX(routes_answer_their_methods),
         TH_CASE(test_routes_exist_with_the_flag, "worker"),
+        TH_CASE(command_line_mistakes_exit_2, "worker"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);

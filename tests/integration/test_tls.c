@@ -277,31 +277,6 @@ static tls_info_t tls_info(ttls_conn_t *c)
 /* ------------------------------------------------------------------ */
 /* Starting mpmserve with TLS listeners                               */
 
-/* Forks and execs mpmserve with args, its stdout into out_fd and its
- * stderr into err_fd (-1: ours). Returns the pid, or -1. */
-static pid_t spawn_mpmserve(const char *const *args, int out_fd, int err_fd)
-{
-    const char *argv[64];
-    size_t n = 0;
-    argv[n++] = th_mpmserve_path();
-    for (size_t i = 0; args[i] && n < 63; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid != 0)
-        return pid;
-    dup2(out_fd, STDOUT_FILENO);
-    if (err_fd >= 0)
-        dup2(err_fd, STDERR_FILENO);
-    /* Only stdin, stdout and stderr: not the test's (maybe 1,000) sockets. */
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
-        for (int fd = 3; fd < 65536; fd++)
-            (void)close(fd);
-    execv(argv[0], (char *const *)argv);
-    _exit(127);
-}
-
 /* Reads the "listening on" lines from fd until there are want of them;
  * their ports into ports[]. 0, or -1 at the deadline or EOF. */
 static int read_ports(int fd, int *ports, int want, int timeout_ms)
@@ -361,7 +336,7 @@ static tls_server_t start_server(th_fixture_t *fx, int with_plain, const char *c
     p->out_fd = p->err_fd = -1;
     int fds[2];
     assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-    p->pid = spawn_mpmserve(args, fds[1], -1);
+    p->pid = th_spawn_mpmserve(args, fds[1], -1);
     close(fds[1]);
     p->out_fd = fds[0];
     fx->nprocs++; /* from here on the teardown stops it */
@@ -1743,7 +1718,7 @@ static void expect_start_failure(const char *const *args, const char *file)
     int err_fd = memfd_create("mpmserve-stderr", MFD_CLOEXEC);
     int out = memfd_create("mpmserve-stdout", MFD_CLOEXEC);
     assert_true(err_fd >= 0 && out >= 0);
-    pid_t pid = spawn_mpmserve(args, out, err_fd);
+    pid_t pid = th_spawn_mpmserve(args, out, err_fd);
     assert_true(pid > 0);
     int status = 0;
     int64_t deadline = tc_now_ms() + BOUND_MS;

@@ -156,6 +156,10 @@ typedef struct th_process {
 
 /* Path of the mpmserve binary from MPMSERVE_BIN, or NULL. */
 const char *th_mpmserve_path(void);
+/* Forks and execs mpmserve with args (NULL-terminated), its stdout into
+ * out_fd and its stderr into err_fd (-1: the test's), with no other
+ * descriptor open. Returns the pid (the caller waits for it), or -1. */
+pid_t th_spawn_mpmserve(const char *const *args, int out_fd, int err_fd);
 /* fork+exec mpmserve with args (NULL-terminated) and waits (bounded) for its
  * "mpmserve: listening on 127.0.0.1:PORT" line. Returns 0, or -1 with the
  * process cleaned up. */
