@@ -1084,6 +1084,50 @@ static void connection_limit_closes_oldest_parked(void **state)
         get_ok(c[i]);
 }
 
+static int all_reading(void *arg)
+{
+    return stats_of(arg).reading_connections == LIMIT_CONNS;
+}
+
+/* At AsyncConnectionLimit with no connection parked (all are still sending
+ * their heads) the child stops accepting: a new client waits in the
+ * backlog, also once one of the eight is answered and parked (hysteresis),
+ * until one of them closes (an eighth below the limit); then it is
+ * served. */
+static void connection_limit_without_parked_stops_accepting(void **state)
+{
+    th_fixture_t *fx = *state;
+    static const char *const dirs[] = {"AsyncConnectionLimit", "8", NULL};
+    th_server_t *s = start_with(fx, dirs, NULL, 64);
+    tc_conn_t *c[LIMIT_CONNS];
+    for (int i = 0; i < LIMIT_CONNS; i++) {
+        c[i] = th_connect(fx, s->port);
+        th_send(c[i], "GET / HTTP/1.1\r\nHo"); /* a head still arriving */
+    }
+    if (!th_wait_for(all_reading, s, 10000))
+        fail_msg("reading_connections %u, expected %d", stats_of(s).reading_connections,
+                 LIMIT_CONNS);
+    tc_conn_t *waiting = th_connect(fx, s->port); /* the kernel's backlog takes it */
+    th_send(waiting, GET_KEEP);
+    /* Proving that nothing happens takes a bounded wait. */
+    if (tc_readable(waiting, 1500))
+        fail_msg("a ninth connection was served at AsyncConnectionLimit 8 with none parked");
+    /* One of them answered and parked: the child stopped accepting, so it
+     * starts again only an eighth below the limit, not at once. */
+    th_send(c[0], "st: t\r\n\r\n");
+    tc_response_t r;
+    th_read(c[0], &r, 0);
+    tc_response_free(&r);
+    if (tc_readable(waiting, 1500))
+        fail_msg("accepting again at the limit, before it was an eighth below");
+    tc_close(c[1]); /* 7 of 8: an eighth below */
+    int rc = tc_read_response(waiting, &r, 0, TC_DEFAULT_TIMEOUT_MS);
+    if (rc != TC_OK)
+        fail_msg("the waiting client, 7 connections of 8: %s", tc_result_name(rc));
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
+}
+
 /* ------------------------------------------------------------------ */
 /* Pinning: the hook TLS plugs into                                   */
 
@@ -1151,6 +1195,7 @@ int main(void)
         EV_CASE(large_response_to_slow_reader_holds_no_thread),
         EV_CASE(pinned_connection_keeps_its_thread),
         EV_CASE(connection_limit_closes_oldest_parked),
+        EV_CASE(connection_limit_without_parked_stops_accepting),
         EV_CASE(ready_request_runs_when_thread_frees),
         EV_CASE(queued_connection_sending_more_is_served_once),
         EV_CASE(queued_pinned_connection_meets_its_handshake_deadline),
