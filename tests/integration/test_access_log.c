@@ -466,6 +466,14 @@ static void mpmserve_access_log_file(void **state)
     th_request(p->port, "GET / HTTP/1.1\r\nHost: t\r\nbad header line\r\n\r\n", &r);
     assert_int_equal(r.status, 400);
     tc_response_free(&r);
+    /* A line longer than mpmserve's first buffer (a long User-Agent) is
+     * still written whole. */
+    static char long_ua[3001], raw[3200];
+    memset(long_ua, 'u', sizeof long_ua - 1);
+    snprintf(raw, sizeof raw, "GET / HTTP/1.1\r\nHost: t\r\nUser-Agent: %s\r\n\r\n", long_ua);
+    th_request(p->port, raw, &r);
+    assert_int_equal(r.status, 200);
+    tc_response_free(&r);
     for (int i = 0; i < CONNS; i++)
         th_disconnect(cs[i]);
     /* A graceful stop: every line written after its response is in. */
@@ -473,6 +481,8 @@ static void mpmserve_access_log_file(void **state)
 
     char *text = read_file(path);
     unlink(path);
+    if (!strstr(text, long_ua))
+        fail_msg("the line with a %zu-byte User-Agent is missing or cut", strlen(long_ua));
     int n200 = 0, n404 = 0, n400 = 0, lines = 0;
     char *save = NULL;
     size_t total = strlen(text);
@@ -489,8 +499,8 @@ static void mpmserve_access_log_file(void **state)
             assert_non_null(strstr(line, "\"-\" 400 ")); /* no request line */
     }
     free(text);
-    assert_int_equal(lines, CONNS * PER + 1);
-    assert_int_equal(n200, CONNS * (PER - 1));
+    assert_int_equal(lines, CONNS * PER + 2);
+    assert_int_equal(n200, CONNS * (PER - 1) + 1);
     assert_int_equal(n404, CONNS);
     assert_int_equal(n400, 1);
 }
@@ -509,6 +519,7 @@ int main(void)
         TH_CASE(ids_unique_across_processes, "worker-mp"),
         TH_CASE(mpmserve_access_log_file, "prefork"),
         TH_CASE(mpmserve_access_log_file, "worker"),
+        TH_CASE(mpmserve_access_log_file, "event"),
     };
     th_apply_filter();
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -174,6 +174,8 @@ static void command_line_mistakes_exit_2(void **state)
         {{"--cert", "a.pem", "--listen", "127.0.0.1:0"}, 2, "--cert and --key go together"},
         {{"--root", "/no/such/dir", "--listen", "127.0.0.1:0"}, 2, "--root /no/such/dir"},
         {{"--listen", "localhost:80"}, 2, "host names are not resolved"},
+        {{"--access-log", "/no/such/dir/log", "--listen", "127.0.0.1:0"}, 2,
+         "--access-log /no/such/dir/log"},
     };
     char out[4096];
     for (size_t i = 0; i < sizeof cli_rows / sizeof cli_rows[0]; i++) {
