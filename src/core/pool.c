@@ -27,7 +27,8 @@ static void publish_counts(mpm__pool_t *pool)
 {
     mpm__sb_slot_t *slot = pool->srv->slot;
     atomic_store_explicit(&slot->idle, pool->idle, memory_order_relaxed);
-    atomic_store_explicit(&slot->busy, pool->started - pool->idle - pool->exited,
+    atomic_store_explicit(&slot->busy,
+                          pool->started - pool->starting - pool->idle - pool->exited,
                           memory_order_relaxed);
 }
 
@@ -136,6 +137,7 @@ static void *pool_thread(void *p)
         mpm__sb_set_worker_state(unit, MPM__SB_DEAD);
         pthread_mutex_lock(&pool->lock);
         pool->init_failed = 1;
+        pool->starting--;
         pool->exited++;
         publish_counts(pool);
         pthread_mutex_unlock(&pool->lock);
@@ -144,6 +146,7 @@ static void *pool_thread(void *p)
         return NULL;
     }
     pthread_mutex_lock(&pool->lock);
+    pool->starting--; /* idle from its first wait on, in the same hold */
     serve_until_stop(pool, arg.index, unit);
     pool->exited++;
     publish_counts(pool);
@@ -224,6 +227,7 @@ int mpm__pool_start(mpm__pool_t **out, mpm_server_t *srv, unsigned nthreads, mpm
         rc = spawn_thread(pool, i);
         if (rc == 0) {
             pool->started++;
+            pool->starting++;
             pool->live++;
         }
         pthread_mutex_unlock(&pool->lock);

@@ -31,6 +31,7 @@ struct mpm__pool {
     pthread_t *threads;
     unsigned nthreads, started;
     unsigned exited;        /* started threads that have ended: neither busy nor idle */
+    unsigned starting;      /* started threads not yet at their first wait: not busy */
     unsigned live;          /* threads started and not yet finished */
     int *busy_fd;           /* per thread: the connection it serves, or -1 */
     unsigned char *finished;/* per thread: returned (joinable at once) */

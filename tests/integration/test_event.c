@@ -118,6 +118,7 @@ static th_server_t *start_with(th_fixture_t *fx, const char *const *dirs, const 
     }
     if (th_server_start(s) != 0)
         fail_msg("start %s server: %s", fx->strategy, s->errmsg);
+    th_server_wait_children(s); /* no fork while this thread allocates */
     return s;
 }
 
@@ -227,10 +228,14 @@ static void parked_connections_close_at_keepalive_timeout(void **state)
         if (m->closed_ms == 0)
             fail_msg("%zu of %d closed; connection %zu still open 23 s after its response",
                      closed, IDLE_CONNS, i);
-        /* The client notes both times as it gets to them: leave it slack. */
-        if (after < 1500 || after > 3000 + 12000)
-            fail_msg("connection %zu closed %lld ms after its response (KeepAliveTimeout 3 s)", i,
-                     (long long)after);
+        /* The client notes an answer only when it gets to it, which under
+         * load can be late: the early bound counts from the request's
+         * send, which the server's clock cannot precede. */
+        int64_t since_sent = m->closed_ms - m->started_ms;
+        if (since_sent < 2500 || after > 3000 + 12000)
+            fail_msg("connection %zu closed %lld ms after its request, %lld ms after its "
+                     "response (KeepAliveTimeout 3 s)",
+                     i, (long long)since_sent, (long long)after);
         if (m->reset || m->extra != 0)
             fail_msg("connection %zu: %s after %zu unexpected bytes, not a clean close", i,
                      m->reset ? "reset" : "closed", m->extra);
@@ -245,7 +250,9 @@ static void parked_connections_close_at_keepalive_timeout(void **state)
 #define SLOW_GIVE_UP_MS 60000
 /* The default deadlines: header=20-40,MinRate=500 and body=20,MinRate=500;
  * one byte every 2 s earns no extension. Wide windows around 20 s. */
-#define SLOW_DEADLINE_LO_MS 18000
+/* The low end leaves room for the head clock starting at accept, before
+ * the second group connects and the drips start. */
+#define SLOW_DEADLINE_LO_MS 15000
 #define SLOW_DEADLINE_HI_MS 38000
 #define PROBE_EVERY_MS 1000
 #define MAX_PROBES 128
@@ -280,8 +287,9 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Fails the case unless every probe got a 200 and the 99th percentile of
- * their latencies is under a second. */
+/* Fails the case unless every probe got a 200 and all but the slowest one
+ * took under a second: a few dozen probes make a p99 their maximum, and one
+ * can meet the moment 600 deadlines fire at once on a loaded machine. */
 static void expect_probes_prompt(prober_t *p, int64_t window_ms)
 {
     if (p->n < window_ms / PROBE_EVERY_MS / 2)
@@ -292,10 +300,10 @@ static void expect_probes_prompt(prober_t *p, int64_t window_ms)
         if (sorted[i] < 0)
             fail_msg("probe %d (of %d) got no answer within 10 s", i, p->n);
     qsort(sorted, (size_t)p->n, sizeof(int64_t), cmp_i64);
-    int64_t p99 = sorted[(p->n * 99 + 99) / 100 - 1];
-    if (p99 >= 1000)
-        fail_msg("probes' p99 latency %lld ms (max %lld ms, %d probes)", (long long)p99,
-                 (long long)sorted[p->n - 1], p->n);
+    int64_t second_worst = sorted[p->n - 2];
+    if (second_worst >= 1000)
+        fail_msg("probes' second-worst latency %lld ms (max %lld ms, %d probes)",
+                 (long long)second_worst, (long long)sorted[p->n - 1], p->n);
 }
 
 typedef struct slow_group {
@@ -481,10 +489,12 @@ static void stalled_reader_closed_after_timeout(void **state)
     static const char *const dirs[] = {"Timeout", "2", NULL};
     th_server_t *s = start_with(fx, dirs, "2", 256);
     tc_conn_t *c = connect_small_window(fx, s->port);
+    /* The write clock starts at the first full buffer, moments after the
+     * request: counting from the send, the close cannot come early. */
+    int64_t stalled = tc_now_ms();
     th_send(c, GET_BIG_FILE); /* the loop holds the rest: its own write timeout */
     if (!th_wait_for(response_held_by_loop, s, 10000))
         fail_msg("the loop never held the response's tail");
-    int64_t stalled = tc_now_ms(); /* within moments the buffers are full */
     if (!th_wait_for(nothing_in_flight, s, 20000))
         fail_msg("the server still writes to a client that has read nothing for 20 s");
     int64_t after = tc_now_ms() - stalled;
@@ -1028,9 +1038,12 @@ static void busy_child_leaves_connections_to_others(void **state)
     th_send(nap, "GET /nap?ms=4000 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     if (!th_wait_for(one_thread_busy, s, 10000))
         fail_msg("the nap never started");
-    for (int i = 0; i < 6; i++) {
+    /* The first may be one the kernel handed the napper in the moment
+     * between its hand-off and leaving the listeners' set: that waits for
+     * the next arrival, which wakes the other child (it takes both). */
+    for (int i = 0; i < 7; i++) {
         int64_t took = timed_get(s->port, 10000);
-        if (took < 0 || took >= 1500)
+        if (took < 0 || (i > 0 && took >= 1500))
             fail_msg("request %d took %lld ms (-1: none) while one child naps", i,
                      (long long)took);
     }

@@ -175,7 +175,9 @@ static void hard_stop_cuts_long_request_short(void **state)
     assert_non_null(p->log);
     if (strstr(p->log, "exited on signal"))
         fail_msg("a child had to be killed: the sleeping handler ignored the hard stop");
-    if (took >= 2500)
+    /* Under the 3 s after which a child is killed (which the log check
+     * above tells apart), with room for a loaded machine. */
+    if (took >= 2900)
         fail_msg("the master took %lld ms to stop with a request in flight", (long long)took);
     assert_true(tp_wait_all_gone(kids, nkids, 10000));
 }
@@ -199,7 +201,7 @@ static void hard_stop_cuts_long_request_short_one_process(void **state)
         fail_msg("mpmserve did not exit within %d ms of SIGTERM", EXIT_BOUND_MS);
     int64_t took = tc_now_ms() - t0;
     assert_true(WIFEXITED(p->status) && WEXITSTATUS(p->status) == 0);
-    if (took >= 2500)
+    if (took >= 5000) /* against the handler's minute */
         fail_msg("mpmserve took %lld ms to stop with a request in flight", (long long)took);
 }
 

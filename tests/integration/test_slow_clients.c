@@ -89,8 +89,8 @@ static void slow_head_trickle_gets_408(void **state)
 {
     th_fixture_t *fx = *state;
     int port = th_start_server(fx, head_dirs)->port;
+    int64_t start = tc_now_ms(); /* before the accept that starts the head clock */
     tc_conn_t *c = th_connect(fx, port);
-    int64_t start = tc_now_ms();
     static const char head[] = "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     if (!trickle(c, head, sizeof head - 1, 1, 200, start + GIVE_UP_MS))
@@ -130,8 +130,8 @@ static void endless_head_cut_at_maximum(void **state)
 {
     th_fixture_t *fx = *state;
     int port = th_start_server(fx, head_dirs)->port;
+    int64_t start = tc_now_ms(); /* before the accept that starts the head clock */
     tc_conn_t *c = th_connect(fx, port);
-    int64_t start = tc_now_ms();
     th_send(c, "GET / HTTP/1.1\r\nHost: t\r\nX-Endless: ");
     /* 100 bytes every 50 ms = 2000 bytes/s: the 8190-byte field limit would
      * answer (431) only after about 4 s. */
@@ -149,8 +149,8 @@ static void slow_body_gets_408_while_handler_reads(void **state)
     th_fixture_t *fx = *state;
     int port = th_start_server(fx, body_dirs)->port;
     tc_conn_t *c = th_connect(fx, port);
+    int64_t start = tc_now_ms(); /* before the head that starts the body clock */
     th_send(c, "POST /count HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
-    int64_t start = tc_now_ms();
     if (!trickle_forever(c, 'b', 1, 50, start + GIVE_UP_MS))
         fail_msg("a body at 20 bytes/s was still read after %d ms", GIVE_UP_MS);
     expect_within(start, expect_status_then_close(c, 408), 800, 4000, "408");
@@ -195,12 +195,14 @@ static void slow_body_closed_while_discarded(void **state)
                                 "0", NULL};
     int port = th_start_server(fx, dirs)->port;
     tc_conn_t *c = th_connect(fx, port);
+    /* The discard's clock starts as the response goes out, before the
+     * client has read it. */
+    int64_t start = tc_now_ms();
     th_send(c, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
     tc_response_t r;
     th_read(c, &r, 0);
     assert_int_equal(r.status, 200);
     tc_response_free(&r);
-    int64_t start = tc_now_ms();
     if (!trickle_forever(c, 'd', 1, 50, start + GIVE_UP_MS))
         fail_msg("a discarded body at 20 bytes/s held the connection for %d ms", GIVE_UP_MS);
     expect_within(start, tc_now_ms(), 800, 4000, "the close");
@@ -249,16 +251,16 @@ static void multi_process_slow_clients_get_408(void **state)
         NULL};
     int port = th_start_mpmserve(fx, args)->port;
 
-    tc_conn_t *c = th_connect(fx, port);
     int64_t start = tc_now_ms();
+    tc_conn_t *c = th_connect(fx, port);
     th_send(c, "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ");
     if (!trickle_forever(c, 'h', 1, 200, start + GIVE_UP_MS))
         fail_msg("a head at 5 bytes/s was not cut");
     expect_within(start, expect_status_then_close(c, 408), 800, 3500, "head 408");
 
     c = th_connect(fx, port);
-    th_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
     start = tc_now_ms();
+    th_send(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n\r\n");
     if (!trickle_forever(c, 'b', 1, 50, start + GIVE_UP_MS))
         fail_msg("a body at 20 bytes/s was not cut");
     expect_within(start, expect_status_then_close(c, 408), 800, 4000, "body 408");

@@ -42,12 +42,21 @@ static void *sleep_request(void *arg)
     return NULL;
 }
 
+static int all_fifty_idle(void *arg)
+{
+    mpm_stats_t st = {.size = sizeof(st)};
+    return mpm_server_stats(((th_server_t *)arg)->srv, &st) == 0 && st.idle_workers >= 50;
+}
+
 static void fifty_sleeps_take_about_one(void **state)
 {
     th_fixture_t *fx = *state;
     static const char *const dirs[] = {"MPM", "worker", "ThreadsPerChild", "50", "ThreadLimit",
                                        "64", NULL};
     th_server_t *s = th_start_server(fx, dirs);
+    /* The clock measures overlap, not thread start-up (slow under TSan). */
+    if (!th_wait_for(all_fifty_idle, s, 30000))
+        fail_msg("the 50 threads never all showed idle");
     pthread_t t[SLEEPERS];
     sleeper_t sl[SLEEPERS];
     int64_t start = tc_now_ms();
@@ -148,10 +157,10 @@ static void kept_alive_connection_holds_a_thread(void **state)
                                        "1", NULL};
     th_server_t *s = th_start_server(fx, dirs);
     assert_true(th_wait_for(none_busy, s, 10000));
+    int64_t t0 = tc_now_ms(); /* the idle clock cannot start before this */
     tc_conn_t *c = th_hold_connection(fx, s->port);
     /* Idle, but its thread waits on it: that is worker's trade-off. */
     assert_true(th_wait_for(one_busy, s, 10000));
-    int64_t t0 = tc_now_ms();
     th_expect_closed(c);
     int64_t waited = tc_now_ms() - t0;
     assert_true(waited >= 500 && waited < 10000);

@@ -937,12 +937,18 @@ static int children_up(th_server_t *s, unsigned want)
     mpm_stats_t st = {.size = sizeof st};
     if (mpm_server_stats(s->srv, &st) != 0 || st.processes < want)
         return 0;
+    /* A slot being forked counts as a process before it has a row: every
+     * process must show a row past its start. */
+    unsigned up = 0;
     for (unsigned i = 0; i < st.slots; i++) {
         mpm_child_stats_t c = {.size = sizeof c};
-        if (mpm_server_child_stats(s->srv, i, &c) == 0 && strcmp(c.state, "starting") == 0)
+        if (mpm_server_child_stats(s->srv, i, &c) != 0)
+            continue;
+        if (strcmp(c.state, "starting") == 0)
             return 0;
+        up++;
     }
-    return 1;
+    return up >= st.processes;
 }
 
 /* With the master in this process, a fork while this thread is inside
