@@ -315,7 +315,9 @@ typedef struct mpm_stats {
     unsigned generation;        /* bumped by each restart */
     unsigned processes;         /* serving processes (1 in one-process mode) */
     unsigned busy_workers;      /* units handling a connection/request */
-    unsigned idle_workers;      /* units ready to take one */
+    unsigned idle_workers;      /* units ready to take one (a thread still
+                                   starting, e.g. in its init hook, is
+                                   counted in neither) */
     unsigned parked_connections;/* idle keep-alive connections held by no thread */
     uint64_t connections_served;
     uint64_t requests_served;
