@@ -397,23 +397,44 @@ static void fresh_ticket_key(SSL_CTX *ctx, int port, char *hex, size_t cap)
 }
 
 /* Polls with full handshakes until new tickets use a key other than
- * `old`; its name into hex. */
-static void wait_next_ticket_key(SSL_CTX *ctx, int port, const char *old, char *hex, size_t cap)
+ * `old`; its name into hex. With `last_old`, the freshest session still
+ * under `old` replaces *last_old (the caller frees it). */
+static void wait_next_ticket_key_keeping(SSL_CTX *ctx, int port, const char *old, char *hex,
+                                         size_t cap, SSL_SESSION **last_old)
 {
     int64_t deadline = tc_now_ms() + 20000;
-    do {
+    for (;;) {
         if (tc_now_ms() > deadline)
             fail_msg("20 s on, new tickets still use key %s", old);
         struct timespec nap = {0, 50 * 1000000L}; /* a poll interval, not a wait for an outcome */
         nanosleep(&nap, NULL);
-        fresh_ticket_key(ctx, port, hex, cap);
-    } while (strcmp(old, hex) == 0);
+        int reused;
+        SSL_SESSION *sess = session_after(ctx, port, NULL, &reused, hex, cap);
+        if (strcmp(old, hex) != 0) {
+            SSL_SESSION_free(sess);
+            return;
+        }
+        if (last_old) {
+            SSL_SESSION_free(*last_old);
+            *last_old = sess;
+        } else {
+            SSL_SESSION_free(sess);
+        }
+    }
+}
+
+static void wait_next_ticket_key(SSL_CTX *ctx, int port, const char *old, char *hex, size_t cap)
+{
+    wait_next_ticket_key_keeping(ctx, port, old, hex, cap, NULL);
 }
 
 /* The key before the current one still opens its tickets, and the session
  * it resumes gets a ticket under the current key; a ticket two keys old
  * does not resume (a full handshake). Rotation every 3 s, TLS 1.2 (whose
- * tickets a client may offer again). */
+ * tickets a client may offer again). A ticket lives one rotation period
+ * (the session timeout), so the one offered after the rotation is the
+ * last one issued before it: one issued early in its key's period would
+ * rightly have expired by then. */
 static void previous_ticket_key_resumes_and_renews(void **state)
 {
     th_fixture_t *fx = *state;
@@ -424,7 +445,7 @@ static void previous_ticket_key_resumes_and_renews(void **state)
     int reused = -1;
     SSL_SESSION *old = session_after(ctx, s.tls, NULL, &reused, k1, sizeof k1);
     assert_false(reused);
-    wait_next_ticket_key(ctx, s.tls, k1, k2, sizeof k2);
+    wait_next_ticket_key_keeping(ctx, s.tls, k1, k2, sizeof k2, &old);
     SSL_SESSION *again = session_after(ctx, s.tls, old, &reused, renewed, sizeof renewed);
     SSL_SESSION_free(again);
     if (!reused)
