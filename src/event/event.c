@@ -69,7 +69,7 @@ static void check_stop(ev_child_t *ev)
     }
     ev_admission(ev);
     if (ev->stopping == MPM__STOP_NOW || (ev->stopping && all_done(ev)))
-        uv_stop(&ev->loop);
+        ev_loop_end(ev);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -114,7 +114,31 @@ void ev_moved(ev_child_t *ev)
 {
     ev_admission(ev);
     if (ev->stopping && all_done(ev))
-        uv_stop(&ev->loop);
+        ev_loop_end(ev);
+}
+
+void ev_loop_end(ev_child_t *ev)
+{
+    ev->loop_ended = 1;
+    uv_stop(&ev->loop);
+}
+
+/* libuv runs what is ready without waiting; the loop then sleeps in the
+ * listeners' set (event_accept.c says why there), as long as libuv's next
+ * timer allows, unless threads handed connections back meanwhile. Every
+ * pass looks at the listeners, so a busy child still accepts. */
+static int run_loop(ev_child_t *ev)
+{
+    while (!ev->loop_ended) {
+        if (uv_run(&ev->loop, UV_RUN_NOWAIT) == 0 || ev->loop_ended)
+            break;
+        int may_sleep = ev_handback_before_sleep(ev);
+        int rc = ev_accept_wait(ev, may_sleep ? uv_backend_timeout(&ev->loop) : 0);
+        ev_handback_awake(ev);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* After every loop iteration: connections moved, so may accepting. */
@@ -181,7 +205,6 @@ static void loop_close(ev_child_t *ev)
                 uv_close(handles[i], NULL);
     for (unsigned i = 0; i < ev->nwake_watched; i++)
         uv_close((uv_handle_t *)&ev->wake[i], NULL);
-    ev_accept_close(ev);
     ev_io_close(ev);
     uv_run(&ev->loop, UV_RUN_DEFAULT);
     ev_handback_free(orphans);
@@ -223,8 +246,8 @@ static int event_serve(mpm_server_t *srv)
     mpm__pool_batch(ev->pool);
     rc = loop_open(ev);
     if (rc == 0)
-        (void)uv_run(&ev->loop, UV_RUN_DEFAULT); /* non-zero after uv_stop: handles left */
-    else
+        rc = run_loop(ev);
+    if (rc < 0)
         mpm__log(srv, MPM_LOG_ERROR, "event loop: %s", uv_strerror(rc));
     mpm__sb_set_state(srv->slot, MPM__SB_GRACEFUL);
     loop_close(ev);

@@ -75,8 +75,7 @@ typedef struct ev_child {
     int io_ep;
     struct epoll_event io_batch[EV_IO_BATCH]; /* the events being handled */
     int io_n, io_i;               /* how many, which one */
-    uv_poll_t accept_poll;        /* the listeners' epoll set */
-    int accept_ep;
+    int accept_ep;                /* the listeners and libuv's set: the loop sleeps here */
     unsigned accepting;           /* bit i: listener i is watched */
     uv_poll_t idle_poll;          /* the pool's idle eventfd */
     int idle_watched;
@@ -108,6 +107,7 @@ typedef struct ev_child {
     atomic_uint outstanding;      /* connections in threads */
     atomic_uint waking;           /* threads about to uv_async_send */
     int loop_open;
+    int loop_ended;               /* ev_loop_end() was called */
     /* Stop. */
     int ready;                    /* threads came through their init hooks */
     int stopping;                 /* MPM__STOP_* seen by the loop */
@@ -186,10 +186,14 @@ void ev_ready_push(ev_child_t *ev, ev_conn_t *e);
 void ev_ready_remove(ev_child_t *ev, ev_conn_t *e);
 int ev_work(mpm__pool_t *pool, mpm__sb_worker_t *unit, const mpm__accepted_t *a);
 void ev_handback_cb(uv_async_t *h);
-/* Just before the loop sleeps: takes what threads handed back meanwhile
+/* Just before libuv polls: takes what threads handed back meanwhile
  * (they send no wake-up while the loop is awake), wakes threads for the
  * iteration's ready heads and keeps the watch timer while items are out. */
 void ev_handback_prepare(uv_prepare_t *h);
+/* The same just before the loop sleeps in ev_accept_wait: 1 if nothing
+ * came back (from now on a hand-back wakes the loop), 0 if something did
+ * (the loop runs again before it sleeps). */
+int ev_handback_before_sleep(ev_child_t *ev);
 /* After the loop's poll: it is awake, hand-backs need not wake it. */
 void ev_handback_awake(ev_child_t *ev);
 /* The watch timer's period: how long a stalled queue or a deferred
@@ -210,10 +214,15 @@ void ev_child_free(ev_child_t *ev);
 void ev_tick_need(ev_child_t *ev);
 /* Connections moved between states: admission, and the end of a stop. */
 void ev_moved(ev_child_t *ev);
+/* The loop ends after this iteration. */
+void ev_loop_end(ev_child_t *ev);
 
 /* event_accept.c */
 int ev_accept_open(ev_child_t *ev);
-void ev_accept_close(ev_child_t *ev);
+/* The loop's sleep: up to timeout_ms (-1: no bound) in the listeners' set,
+ * where libuv's set is nested; accepts what admission lets in. 0, or a
+ * negative errno when the set fails. */
+int ev_accept_wait(ev_child_t *ev, int timeout_ms);
 /* Watches the listeners or stops, per admission; call after state changes. */
 void ev_admission(ev_child_t *ev);
 

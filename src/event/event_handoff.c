@@ -217,9 +217,8 @@ static void on_watch(uv_timer_t *t)
     mpm__pool_watch(ev->pool);
 }
 
-void ev_handback_prepare(uv_prepare_t *h)
+int ev_handback_before_sleep(ev_child_t *ev)
 {
-    ev_child_t *ev = h->data;
     int moved = 0;
     for (ev_conn_t *e; (e = take_back(ev, 1)) != NULL; moved = 1)
         settle_back(ev, e);
@@ -231,6 +230,12 @@ void ev_handback_prepare(uv_prepare_t *h)
     ev->holders = 0;
     if (ev->in_workers > 0 && !uv_is_active((uv_handle_t *)&ev->watch))
         uv_timer_start(&ev->watch, on_watch, EV_WATCH_MS, EV_WATCH_MS);
+    return !moved;
+}
+
+void ev_handback_prepare(uv_prepare_t *h)
+{
+    (void)ev_handback_before_sleep(h->data);
 }
 
 ev_conn_t *ev_handback_stop(ev_child_t *ev)

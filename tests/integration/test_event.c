@@ -1050,6 +1050,83 @@ static void busy_child_leaves_connections_to_others(void **state)
     tc_response_free(&r);
 }
 
+/* How often a process's main thread (an event child's loop) went to
+ * sleep and was woken: its voluntary context switches; -1 if unreadable. */
+static long loop_wakeups(pid_t pid)
+{
+    char path[64], line[128];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    long n = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Ready, not only idle: a child joins the listeners' set once its threads
+ * came through their start. */
+static int three_children_ready(void *arg)
+{
+    th_server_t *s = arg;
+    if (stats_of(s).processes != 3)
+        return 0;
+    for (unsigned i = 0; i < 3; i++) {
+        mpm_child_stats_t c = {.size = sizeof c};
+        if (mpm_server_child_stats(s->srv, i, &c) != 0 || strcmp(c.state, "ready") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+#define HERD_CHILDREN 3
+#define HERD_CONNECTIONS 30
+
+/* Three idle children and one connection at a time: the kernel wakes one
+ * child's loop per connection, not all three (EPOLLEXCLUSIVE only works for
+ * a thread sleeping in the listeners' own set; when the loop slept in
+ * libuv's, every child woke for every connection and all but one found
+ * nothing to accept). */
+static void idle_children_are_not_all_woken(void **state)
+{
+    th_fixture_t *fx = *state;
+    th_server_t *s = th_new_server(fx);
+    static const char *const dirs[] = {"ThreadsPerChild", "2", "StartServers", "3",
+                                       "ServerLimit", "3", "MinSpareThreads", "1",
+                                       "MaxSpareThreads", "6", "MaxRequestWorkers", "6", NULL};
+    for (size_t i = 0; dirs[i]; i += 2)
+        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
+            fail_msg("config: %s", s->errmsg);
+    if (th_server_start(s) != 0)
+        fail_msg("start: %s", s->errmsg);
+    if (!th_wait_for(three_children_ready, s, 20000))
+        fail_msg("three ready children never showed");
+    pid_t pid[HERD_CHILDREN];
+    long before[HERD_CHILDREN];
+    for (unsigned i = 0; i < HERD_CHILDREN; i++) {
+        mpm_child_stats_t c = {.size = sizeof c};
+        assert_int_equal(mpm_server_child_stats(s->srv, i, &c), 0);
+        pid[i] = c.pid;
+        before[i] = loop_wakeups(pid[i]);
+        assert_true(before[i] >= 0);
+    }
+    for (int i = 0; i < HERD_CONNECTIONS; i++)
+        if (timed_get(s->port, 10000) < 0)
+            fail_msg("request %d got no answer", i);
+    long woke[HERD_CHILDREN];
+    int quiet = 0;
+    for (unsigned i = 0; i < HERD_CHILDREN; i++) {
+        woke[i] = loop_wakeups(pid[i]) - before[i];
+        quiet += woke[i] < HERD_CONNECTIONS / 2;
+    }
+    if (quiet == 0)
+        fail_msg("%d connections one at a time woke the children's loops %ld, %ld and %ld "
+                 "times: every child woke for every connection",
+                 HERD_CONNECTIONS, woke[0], woke[1], woke[2]);
+}
+
 /* ------------------------------------------------------------------ */
 /* Admission: AsyncConnectionLimit                                    */
 
@@ -1214,6 +1291,7 @@ int main(void)
         EV_CASE(queued_pinned_connection_meets_its_handshake_deadline),
         EV_CASE(blocked_handlers_leave_the_queue_moving),
         EV_CASE_MP(blocked_handlers_leave_the_queue_moving),
+        EV_CASE_MP(idle_children_are_not_all_woken),
         EV_CASE_MP(busy_child_leaves_connections_to_others),
         EV_CASE(stalled_reader_closed_after_timeout),
         EV_CASE(graceful_restarts_under_keepalive_load), /* mpmserve: a master */
