@@ -1023,15 +1023,10 @@ static int one_thread_busy(void *arg)
 static void busy_child_leaves_connections_to_others(void **state)
 {
     th_fixture_t *fx = *state;
-    th_server_t *s = th_new_server(fx);
     static const char *const dirs[] = {"ThreadsPerChild", "1", "StartServers", "2",
                                        "ServerLimit", "2", "MinSpareThreads", "1",
                                        "MaxSpareThreads", "2", "MaxRequestWorkers", "2", NULL};
-    for (size_t i = 0; dirs[i]; i += 2)
-        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
-            fail_msg("config: %s", s->errmsg);
-    if (th_server_start(s) != 0)
-        fail_msg("start: %s", s->errmsg);
+    th_server_t *s = start_with(fx, dirs, NULL, 0);
     if (!th_wait_for(two_children_idle, s, 20000))
         fail_msg("two children with an idle thread each never showed");
     tc_conn_t *nap = th_connect(fx, s->port);
@@ -1054,16 +1049,9 @@ static void busy_child_leaves_connections_to_others(void **state)
  * sleep and was woken: its voluntary context switches; -1 if unreadable. */
 static long loop_wakeups(pid_t pid)
 {
-    char path[64], line[128];
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)pid);
-    FILE *f = fopen(path, "r");
-    long n = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return n;
+    return tp_status_number(path, "voluntary_ctxt_switches");
 }
 
 /* Ready, not only idle: a child joins the listeners' set once its threads
@@ -1091,16 +1079,10 @@ static int three_children_ready(void *arg)
  * nothing to accept). */
 static void idle_children_are_not_all_woken(void **state)
 {
-    th_fixture_t *fx = *state;
-    th_server_t *s = th_new_server(fx);
     static const char *const dirs[] = {"ThreadsPerChild", "2", "StartServers", "3",
                                        "ServerLimit", "3", "MinSpareThreads", "1",
                                        "MaxSpareThreads", "6", "MaxRequestWorkers", "6", NULL};
-    for (size_t i = 0; dirs[i]; i += 2)
-        if (th_server_set(s, dirs[i], dirs[i + 1]) != 0)
-            fail_msg("config: %s", s->errmsg);
-    if (th_server_start(s) != 0)
-        fail_msg("start: %s", s->errmsg);
+    th_server_t *s = start_with(*state, dirs, NULL, 0);
     if (!th_wait_for(three_children_ready, s, 20000))
         fail_msg("three ready children never showed");
     pid_t pid[HERD_CHILDREN];

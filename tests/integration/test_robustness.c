@@ -274,15 +274,7 @@ static void sendfile_reset_does_not_kill_child(void **state)
 
 static long vm_data_kb(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmData: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
+    return tp_status_number("/proc/self/status", "VmData");
 }
 
 static int handler_called(void *arg)

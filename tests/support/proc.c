@@ -118,3 +118,18 @@ int tp_fds(pid_t pid, tp_fd_t *fds, int max)
     qsort(fds, (size_t)n, sizeof(*fds), cmp_fd);
     return n;
 }
+
+long tp_status_number(const char *path, const char *field)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    size_t n = strlen(field);
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld", &v) == 1)
+            break;
+    fclose(f);
+    return v;
+}

@@ -24,6 +24,10 @@ int tp_children_of(pid_t parent, pid_t *kids, int max);
 /* Waits up to timeout_ms for every pid of the list to be gone; 1 if so. */
 int tp_wait_all_gone(const pid_t *pids, int n, int timeout_ms);
 
+/* The number on the line "FIELD:" of a /proc status file (e.g.
+ * "/proc/self/status", "VmData"); -1 if the file or the line is missing. */
+long tp_status_number(const char *path, const char *field);
+
 /* The open descriptors of pid (numbers, ascending) and their open flags
  * from /proc/PID/fdinfo (O_CLOEXEC included). Returns how many were found
  * (at most max), or -1 if the process cannot be read. */
