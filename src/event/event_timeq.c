@@ -61,13 +61,12 @@ void ev_tq_add(ev_child_t *ev, ev_conn_t *e, int64_t deadline_ms)
     append(ev, e, queue_for(deadline_ms - now), now);
 }
 
+/* What the timeouts free (a pinned connection's promise of a thread, a
+ * closed connection) reaches admission in the same pass: the loop's check
+ * runs right after its timers, before it sleeps (event.c). */
 static void on_timer(uv_timer_t *t)
 {
     ev_tq_run(t->data);
-    /* The loop's check runs only after its next poll, which may sleep
-     * long: what the timeouts freed (a pinned connection's promise of a
-     * thread, a closed connection) may open admission now. */
-    ev_moved(t->data);
 }
 
 void ev_tq_arm(ev_child_t *ev)
