@@ -117,6 +117,8 @@ void ev_moved(ev_child_t *ev)
         ev_loop_end(ev);
 }
 
+/* uv_stop as well: it also makes uv_backend_timeout() 0, so a loop ended
+ * just before its sleep (ev_handback_before_sleep) does not sleep. */
 void ev_loop_end(ev_child_t *ev)
 {
     ev->loop_ended = 1;

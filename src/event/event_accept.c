@@ -3,8 +3,8 @@
  * libuv's own set nested in it (not the other way round). The kernel stops
  * at the first exclusive waiter it wakes only when a thread sleeps in that
  * very set: nested under libuv's, every idle child woke for every new
- * connection and all but one found nothing to accept (8 children spent
- * 2.6x one child's CPU per connection). */
+ * connection and all but one found nothing to accept (with 8 children
+ * that cost 1.6-2x the CPU per connection-per-request, bench/RESULTS.md). */
 #include "event.h"
 #include "core/fdreg.h"
 
